@@ -1,0 +1,12 @@
+"""matcalc: symbolic matrix calculus — derivatives in matrix notation, as LaTeX, verified.
+
+    >>> import matcalc
+    >>> matcalc.diff("sum((X @ w - y) ** 2)", "w").text
+    '2 * X.T @ (X @ w - y)'
+"""
+from .api import Derivative, diff, evaluate, hessian, parse, vjp
+from .errors import MatcalcError, ParseError, ShapeError
+
+__version__ = "0.1.0"
+__all__ = ["Derivative", "diff", "evaluate", "hessian", "parse", "vjp",
+           "MatcalcError", "ParseError", "ShapeError", "__version__"]

@@ -1,0 +1,258 @@
+"""The public API of API.md: diff, hessian, vjp, evaluate, parse and the Derivative they return."""
+from __future__ import annotations
+
+import functools
+import sys
+
+import numpy as np
+
+from . import simplify as S
+from .build import Parsed, parse_expr
+from .engine import forward, reverse, vec_jacobian
+from .errors import MatcalcError
+from .evaluate import bind_values, evaluate_node
+from .expr import Node, fmt_shape, numel
+from .render import to_latex, to_text
+from .shapes import NAME_RE
+
+LAYOUTS = ("mixed", "numerator", "denominator")
+
+if sys.getrecursionlimit() < 20000:
+    sys.setrecursionlimit(20000)
+
+
+def _guard(fn):
+    """Every failure leaves the API as a MatcalcError (bad input) — never another exception."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MatcalcError:
+            raise
+        except RecursionError:
+            raise MatcalcError("the expression nests too deeply to process") from None
+        except MemoryError:
+            raise MatcalcError("the expression is too large to process") from None
+        except Exception as e:  # noqa: BLE001 - the contract: nothing else escapes
+            raise MatcalcError(f"internal error ({type(e).__name__}: {e}); please report it") from e
+    return wrapper
+
+
+def _sympy_dim(d):
+    import sympy
+    if isinstance(d, tuple):
+        return sympy.Mul(*[_sympy_dim(f) for f in d])
+    if isinstance(d, int):
+        return sympy.Integer(d)
+    return sympy.Symbol(d, positive=True, integer=True)
+
+
+class Derivative:
+    """A derivative: `.latex`, `.text`, `.shape`, `.evaluate(values)` (see API.md).
+
+    `result` is the derivative as an expression node: the gradient (shape of the variable)
+    for a scalar, the derivative itself for a scalar variable, and otherwise the
+    vec-Jacobian ∂vec(F)/∂vec(X)ᵀ (column-major vec), which `evaluate` reshapes to
+    `out_shape + wrt_shape`."""
+
+    def __init__(self, *, kind: str, parsed: Parsed, wrt: str, result: Node, layout: str,
+                 out_shape: tuple, wrt_shape: tuple, vec_form: bool, differential: Node | None = None,
+                 upstream: str | None = None):
+        self.kind, self.parsed, self.wrt, self.result = kind, parsed, wrt, result
+        self.layout, self.out_shape, self.wrt_shape = layout, out_shape, wrt_shape
+        self.vec_form, self.differential, self.upstream = vec_form, differential, upstream
+        self._text = self._latex = None
+
+    # ---- the contract
+    @property
+    def text(self) -> str:
+        """The derivative in the input language (parseable; `where` names repeated pieces)."""
+        if self._text is None:
+            self._text = to_text(self.result)
+        return self._text
+
+    @property
+    def latex(self) -> str:
+        """LaTeX of the derivative."""
+        if self._latex is None:
+            self._latex = to_latex(self.result)
+        return self._latex
+
+    @property
+    def dims(self) -> tuple:
+        """The derivative's shape as matcalc dimensions (ints and names)."""
+        if self.layout != "mixed" and len(self.out_shape) + len(self.wrt_shape) <= 2:
+            return tuple(d for d in self.result.shape)
+        return tuple(self.out_shape) + tuple(self.wrt_shape)
+
+    @property
+    def shape(self) -> tuple:
+        """The derivative's shape in the chosen layout, as sympy dimensions."""
+        return tuple(_sympy_dim(d) for d in self.dims)
+
+    @_guard
+    def evaluate(self, values: dict) -> np.ndarray:
+        """The derivative's value at `values` (name -> number / 1-D / 2-D array)."""
+        var_shapes = dict(self.parsed.var_shapes)
+        if self.upstream is not None:
+            var_shapes[self.upstream] = self.out_shape
+        env, dims = bind_values(var_shapes, values)
+        val = evaluate_node(self.result, env, dims)
+        if self.vec_form:
+            shape = tuple(dims(d) for d in self.out_shape + self.wrt_shape)
+            val = np.asarray(val).reshape(shape, order="F")
+        return np.asarray(val, dtype=float)
+
+    # ---- beyond the contract
+    @property
+    def variable_shapes(self) -> dict[str, str]:
+        """The inferred shape of each variable, as text (e.g. {'X': 'm×n'})."""
+        return {k: fmt_shape(v) for k, v in self.parsed.var_shapes.items()}
+
+    @property
+    def differential_latex(self) -> str | None:
+        """The differential form dF = ... (forward mode), when it was computed."""
+        if self.differential is None:
+            return None
+        return f"\\mathrm{{d}}F = {to_latex(self.differential)}"
+
+    @property
+    def differential_text(self) -> str | None:
+        return None if self.differential is None else "dF = " + to_text(self.differential, share=False)
+
+    def _lhs(self) -> str:
+        from .render import _latex_symbol
+        x = _latex_symbol(self.wrt)
+        f = "f"
+        if self.kind == "vjp":
+            return f"\\frac{{\\partial L}}{{\\partial {x}}}"
+        if self.kind == "hessian":
+            return f"\\frac{{\\partial^2 f}}{{\\partial {x}\\, \\partial {x}^{{T}}}}" if self.vec_form \
+                else f"\\frac{{\\partial^2 f}}{{\\partial {x}^2}}"
+        if self.vec_form:
+            return f"\\frac{{\\partial \\operatorname{{vec}}(F)}}{{\\partial \\operatorname{{vec}}({x})^{{T}}}}"
+        return f"\\frac{{\\partial {f}}}{{\\partial {x}}}"
+
+    @property
+    def equation_latex(self) -> str:
+        """`∂f/∂x = ...` as one LaTeX equation."""
+        return f"{self._lhs()} = {self.latex}"
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.equation_latex}$$"
+
+    def __repr__(self) -> str:
+        return f"Derivative({self.kind} of {self.parsed.text!r} by {self.wrt}: {self.text})"
+
+
+def _check_name(name, what: str):
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise MatcalcError(f"{what} must be a variable name like X or w, not {name!r}")
+
+
+def _check_layout(layout):
+    if layout not in LAYOUTS:
+        raise MatcalcError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+
+
+def _apply_assumptions(p: Parsed, assume) -> Parsed:
+    from .assume import apply_assumptions
+    return apply_assumptions(p, assume)
+
+
+def _setup(expr: str, wrt: str, shapes, assume=None):
+    _check_name(wrt, "wrt")
+    parsed = parse_expr(expr, shapes, extra_vars=(wrt,))
+    if assume:
+        parsed = _apply_assumptions(parsed, assume)
+    x = S.var(wrt, parsed.var_shapes[wrt])
+    return parsed, x
+
+
+def _jacobian(f: Node, x: Node):
+    """(result, vec_form, differential) for a non-scalar f by a non-scalar x."""
+    seed = S.dvar(x.attr, x.shape)
+    df = forward(f, {x.attr: seed})
+    if df is None:
+        rows, cols = numel(f.shape), numel(x.shape)
+        z = S.zeros((rows, cols)) if cols != 1 else S.zeros((rows,))
+        return z, True, S.zeros(f.shape)
+    return vec_jacobian(df, seed), True, df
+
+
+def derive(f: Node, x: Node) -> tuple[Node, bool, Node | None]:
+    """(derivative node, is it a vec-Jacobian, differential) of f by variable x, mixed layout."""
+    if f.shape == ():
+        return reverse(f, x, S.const(1)), False, None
+    if x.shape == ():
+        df = forward(f, {x.attr: S.const(1)})
+        return (S.zeros(f.shape) if df is None else df), False, None
+    return _jacobian(f, x)
+
+
+@_guard
+def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixed",
+         assume=None) -> Derivative:
+    """First derivative of `expr` by the variable `wrt` (API.md)."""
+    _check_layout(layout)
+    parsed, x = _setup(expr, wrt, shapes, assume)
+    f = parsed.expr
+    result, vec_form, differential = derive(f, x)
+    if vec_form and len(f.shape) == 1 and len(x.shape) == 1:
+        vec_form = False  # the m×n Jacobian is already out_shape + wrt_shape
+    if layout == "numerator" and f.shape == () and len(x.shape) == 2:
+        result = S.T(result)
+    elif layout == "denominator" and len(f.shape) == 1 and len(x.shape) == 1:
+        result = S.T(result)
+    return Derivative(kind="diff", parsed=parsed, wrt=wrt, result=result, layout=layout,
+                      out_shape=f.shape, wrt_shape=x.shape, vec_form=vec_form, differential=differential)
+
+
+@_guard
+def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None) -> Derivative:
+    """Second derivative of a scalar `expr` by `wrt`: n×n for a vector, Kronecker form for a matrix."""
+    parsed, x = _setup(expr, wrt, shapes, assume)
+    f = parsed.expr
+    if f.shape != ():
+        raise MatcalcError(f"hessian needs a scalar expression, but {parsed.text.strip()} is "
+                           f"{fmt_shape(f.shape)}; use diff for a Jacobian")
+    g = reverse(f, x, S.const(1))
+    if x.shape == ():
+        dg = forward(g, {x.attr: S.const(1)})
+        h, vec_form, differential = (S.const(0) if dg is None else dg), False, None
+    else:
+        h, vec_form, differential = _jacobian(g, x)
+        vec_form = len(x.shape) == 2
+    return Derivative(kind="hessian", parsed=parsed, wrt=wrt, result=h, layout="mixed",
+                      out_shape=x.shape, wrt_shape=x.shape, vec_form=vec_form, differential=differential)
+
+
+@_guard
+def vjp(expr: str, wrt: str, *, upstream: str = "G", shapes: dict | None = None, assume=None) -> Derivative:
+    """The backprop rule: the gradient of sum(upstream * expr) by `wrt`."""
+    _check_name(upstream, "upstream")
+    parsed, x = _setup(expr, wrt, shapes, assume)
+    if upstream in parsed.var_shapes and upstream != wrt and upstream in parsed.expr.vars:
+        raise MatcalcError(f"the upstream gradient's name {upstream} is a variable of the expression; "
+                           f"choose another with upstream=")
+    if upstream == wrt:
+        raise MatcalcError(f"the upstream gradient's name {upstream} is the variable itself")
+    f = parsed.expr
+    g = S.var(upstream, f.shape)
+    result = reverse(f, x, g)
+    return Derivative(kind="vjp", parsed=parsed, wrt=wrt, result=result, layout="mixed",
+                      out_shape=f.shape, wrt_shape=x.shape, vec_form=False, upstream=upstream)
+
+
+@_guard
+def evaluate(expr: str, values: dict, *, shapes: dict | None = None) -> np.ndarray:
+    """The numeric value of `expr` at `values`."""
+    parsed = parse_expr(expr, shapes)
+    env, dims = bind_values(parsed.var_shapes, values)
+    return np.asarray(evaluate_node(parsed.expr, env, dims), dtype=float)
+
+
+@_guard
+def parse(expr: str, *, shapes: dict | None = None) -> Parsed:
+    """The typed, shape-checked expression graph of `expr`."""
+    return parse_expr(expr, shapes)

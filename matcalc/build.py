@@ -1,0 +1,124 @@
+"""From text to the typed, interned expression graph: parse, infer shapes, build nodes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import simplify as S
+from .errors import MatcalcError
+from .expr import Node
+from .grammar import Raw, parse_raw
+from .shapes import Typer
+
+
+@dataclass
+class Parsed:
+    """A parsed expression: its graph, the shapes of its variables, and the dimension names."""
+
+    expr: Node
+    var_shapes: dict[str, tuple]
+    text: str
+    typer: Typer = field(repr=False)
+
+    @property
+    def shape(self) -> tuple:
+        return self.expr.shape
+
+
+def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...] = ()) -> Parsed:
+    """Parse `text`, type it (unifying dimensions) and build its canonical graph.
+
+    `extra_vars` are names typed as variables even if the text does not use them
+    (the variable a derivative is taken by)."""
+    if shapes is not None and not isinstance(shapes, dict):
+        raise MatcalcError(f"shapes must be a dict of name -> dimensions, not {type(shapes).__name__}")
+    raw = parse_raw(text)
+    typer = Typer(text, shapes)
+    typer.type(raw, {})
+    for name in extra_vars:
+        if name not in typer.var_shapes:
+            typer.var_shapes[name] = typer.default_shape(name)
+            typer.order.append(name)
+    for name in typer.declared:
+        if name not in typer.var_shapes:
+            typer.var_shapes[name] = typer.declared[name]
+    typer.finish(raw)
+    builder = _Builder(typer)
+    expr = builder.build(raw, {})
+    var_shapes = {name: typer.final_shape(s) for name, s in typer.var_shapes.items()}
+    return Parsed(expr, var_shapes, text, typer)
+
+
+class _Builder:
+    """Turns a typed Raw tree into nodes through the smart constructors of `simplify`."""
+
+    def __init__(self, typer: Typer):
+        self.t = typer
+
+    def build(self, r: Raw, env: dict) -> Node:
+        return getattr(self, "b_" + r.op)(r, env)
+
+    def b_num(self, r, env):
+        return S.const(r.attr)
+
+    def b_var(self, r, env):
+        if r.attr in env:
+            return env[r.attr]
+        return S.var(r.attr, self.t.final_shape(self.t.var_shapes[r.attr]))
+
+    def b_where(self, r, env):
+        env = dict(env)
+        for name, expr, _ in r.attr:
+            env[name] = self.build(expr, env)
+        return self.build(r.args[0], env)
+
+    def _two(self, r, env):
+        return self.build(r.args[0], env), self.build(r.args[1], env)
+
+    def b_add(self, r, env):
+        return S.add(*self._two(r, env))
+
+    def b_sub(self, r, env):
+        return S.sub(*self._two(r, env))
+
+    def b_mul(self, r, env):
+        return S.mul(*self._two(r, env))
+
+    def b_div(self, r, env):
+        return S.div(*self._two(r, env))
+
+    def b_pow(self, r, env):
+        return S.pow_(*self._two(r, env))
+
+    def b_matmul(self, r, env):
+        return S.matmul(*self._two(r, env))
+
+    def b_neg(self, r, env):
+        return S.neg(self.build(r.args[0], env))
+
+    def b_T(self, r, env):
+        return S.T(self.build(r.args[0], env))
+
+    def b_call(self, r, env):
+        name = r.attr
+        if name in ("eye", "zeros", "ones", "commutation"):
+            dims = [self.t.final_dim(d) for d in r.dims]
+            if name == "eye":
+                return S.eye(dims[0])
+            if name == "commutation":
+                return S.commutation(*dims)
+            shape = tuple(dims)
+            return S.ones(shape) if name == "ones" else S.zeros(shape)
+        args = [self.build(a, env) for a in r.args]
+        a = args[0]
+        if name in S.ELEMENTWISE:
+            return S.fn(name, a)
+        if name == "sum":
+            return S.sum_(a, r.axis)
+        if name == "mean":
+            from .expr import numel
+            return S.div(S.sum_(a), S.numel(numel(a.shape)))
+        if name == "dot":
+            return S.matmul(S.T(a), args[1])
+        if name in ("softmax", "logsumexp"):
+            return getattr(S, name)(a, r.axis)
+        return getattr(S, name)(*args)

@@ -1,0 +1,128 @@
+"""The command line: `matcalc diff|hessian|vjp EXPR WRT [options]`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import MatcalcError
+
+EXAMPLES = """examples:
+  matcalc diff "sum((X@w - y)**2)" w           gradient: 2 X^T (X w - y)
+  matcalc diff "X@W+b" W                       Kronecker form, differential and backprop rule
+  matcalc diff "A@x" x --layout denominator    the Jacobian's transpose
+  matcalc diff "tr(A@X)" X --shape A=n,m --shape X=m,n --format text
+  matcalc vjp "tanh(X@W)" W                    backprop rule: X.T @ (G * (1 - tanh(X @ W) ** 2))
+  matcalc hessian "x.T@A@x" x                  A + A^T
+"""
+
+
+def _shapes(items: list[str] | None) -> dict | None:
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise MatcalcError(f"--shape {item}: write NAME=DIMS, e.g. X=m,n or w=n or c= for a scalar")
+        name, dims = item.split("=", 1)
+        dims = dims.strip()
+        out[name.strip()] = tuple(int(d) if d.strip().isdigit() else d.strip() for d in dims.split(",")) if dims else ()
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = argparse.ArgumentParser(prog="matcalc", description="Symbolic matrix calculus: derivatives in "
+                                "matrix notation, as LaTeX or text.", epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"matcalc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{diff,hessian,vjp}")
+    for name, help_ in (("diff", "first derivative of EXPR by WRT"),
+                        ("hessian", "second derivative of a scalar EXPR by WRT"),
+                        ("vjp", "backprop rule: gradient of sum(G * EXPR) by WRT")):
+        s = sub.add_parser(name, help=help_, description=help_)
+        s.add_argument("expr", metavar="EXPR", help='the expression, e.g. "sum((X@w - y)**2)"; - reads stdin')
+        s.add_argument("wrt", metavar="WRT", help="the variable, e.g. w")
+        s.add_argument("--shape", action="append", metavar="NAME=DIMS",
+                       help="a variable's shape: X=m,n (matrix), w=n (vector), c= (scalar)")
+        s.add_argument("--format", choices=("latex", "text"), default="latex")
+        s.add_argument("--quiet", "-q", action="store_true", help="print only the derivative")
+        s.add_argument("--assume", action="append", metavar="FACT",
+                       help="e.g. rows_sum_to_one=Y: the rows of Y sum to one (one-hot targets)")
+        if name == "diff":
+            s.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
+            s.add_argument("--backprop", metavar="G", help="also print the backprop rule with upstream G")
+        if name == "vjp":
+            s.add_argument("--upstream", default="G", metavar="G", help="name of the upstream gradient")
+    return p
+
+
+def _render(d, fmt: str) -> str:
+    return d.latex if fmt == "latex" else d.text
+
+
+def _header(d) -> str:
+    shapes = ", ".join(f"{k}: {v}" for k, v in d.variable_shapes.items())
+    from .expr import fmt_dim
+    dims = "×".join(fmt_dim(x) for x in d.dims) or "scalar"
+    what = {"diff": "derivative", "hessian": "Hessian", "vjp": "backprop rule"}[d.kind]
+    return f"# {shapes}; {what} by {d.wrt}: {dims}"
+
+
+def run(argv: list[str]) -> int:
+    from . import api
+    args = _parser().parse_args(argv)
+    expr = sys.stdin.read() if args.expr == "-" else args.expr
+    shapes = _shapes(args.shape)
+    assume = args.assume
+    out = []
+    if args.command == "diff":
+        d = api.diff(expr, args.wrt, shapes=shapes, layout=args.layout, assume=assume)
+    elif args.command == "hessian":
+        d = api.hessian(expr, args.wrt, shapes=shapes, assume=assume)
+    else:
+        d = api.vjp(expr, args.wrt, upstream=args.upstream, shapes=shapes, assume=assume)
+    if not args.quiet:
+        out.append(_header(d))
+    out.append(_render(d, args.format))
+    if not args.quiet and d.vec_form and d.kind == "diff":
+        if d.differential is not None:
+            out.append(("# differential: " + d.differential_latex) if args.format == "latex"
+                       else "# differential: " + d.differential_text)
+    backprop = getattr(args, "backprop", None)
+    if not args.quiet and args.command == "diff" and (backprop or (d.vec_form and d.out_shape != ())):
+        g = backprop or "G"
+        try:
+            b = api.vjp(expr, args.wrt, upstream=g, shapes=shapes, assume=assume)
+            body = b.latex if args.format == "latex" else b.text
+            lhs = f"\\frac{{\\partial L}}{{\\partial {args.wrt}}}" if args.format == "latex" else f"dL/d{args.wrt}"
+            out.append(f"# backprop (upstream {g} = dL/dF): {lhs} = {body}")
+        except MatcalcError:
+            pass
+    print("\n".join(out))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `matcalc` command; errors go to stderr with exit status 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = run(argv)
+    except MatcalcError as e:
+        msg = str(e).rstrip("\n")
+        lines = msg.split("\n")
+        print("error: " + lines[0], file=sys.stderr)
+        for line in lines[1:]:
+            print("       " + line, file=sys.stderr)
+        code = 2
+    except SystemExit as e:  # argparse: usage errors (2) and --help/--version (0)
+        code = e.code if isinstance(e.code, int) else 2
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as e:  # noqa: BLE001 - never a traceback
+        print(f"error: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
+        code = 2
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

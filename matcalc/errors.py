@@ -1,0 +1,24 @@
+"""The exceptions matcalc raises: every bad input is a `MatcalcError`."""
+
+
+class MatcalcError(ValueError):
+    """Base class of every error matcalc raises for bad input."""
+
+
+class ParseError(MatcalcError):
+    """The expression is not in the input language; the message shows a caret."""
+
+
+class ShapeError(MatcalcError):
+    """Operand shapes do not fit the operator; the message names both shapes."""
+
+
+def caret(text: str, start: int, end: int | None = None) -> str:
+    """The source line with a caret line under columns `start`..`end` (0-based)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    line_end = len(text) if line_end < 0 else line_end
+    line = text[line_start:line_end]
+    col = start - line_start
+    width = max(1, min((end if end is not None else start + 1), line_end) - start)
+    return f"{line}\n{' ' * col}{'^' * width}"

@@ -1,0 +1,213 @@
+"""The expression graph: immutable, interned nodes with symbolic shapes.
+
+A shape is `()` (scalar), `(n,)` (column vector), `(1, n)` (row vector) or `(m, n)` (matrix).
+A dimension is an int, a name (str) or a product of those (a sorted tuple, e.g. `("m", "n")`
+for m·n, the size of vec of an m×n matrix).  Building the same node twice returns the same
+object, so equality is identity and a repeated subexpression exists once.
+"""
+from __future__ import annotations
+
+import weakref
+import zlib
+from typing import Iterator
+
+Dim = object  # int | str | tuple
+
+
+class Node:
+    """One operator applied to child nodes. Build nodes with `make` (or `simplify`'s constructors)."""
+
+    __slots__ = ("op", "args", "attr", "shape", "h", "__weakref__", "_vars", "_size")
+
+    def __repr__(self) -> str:
+        from .render import to_text
+        return f"<{to_text(self)} : {fmt_shape(self.shape)}>"
+
+    def __lt__(self, other: "Node") -> bool:
+        return sort_key(self) < sort_key(other)
+
+    @property
+    def vars(self) -> frozenset:
+        """Names of the variables (and differential seeds) the node depends on."""
+        v = self._vars
+        if v is None:
+            if self.op in ("var", "dvar"):
+                v = frozenset([self.attr if self.op == "var" else "d:" + self.attr])
+            else:
+                v = frozenset().union(*(a.vars for a in self.args)) if self.args else frozenset()
+            self._vars = v
+        return v
+
+    def has(self, name: str) -> bool:
+        return name in self.vars
+
+    def has_seed(self) -> bool:
+        return any(v.startswith("d:") for v in self.vars)
+
+
+_TABLE: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+
+
+def _stable_hash(op: str, attr, shape, args) -> int:
+    h = zlib.crc32(f"{op}|{attr!r}|{shape!r}".encode())
+    for i, a in enumerate(args):
+        h = (h * 1000003 + a.h + i) & 0xFFFFFFFFFFFF
+    return h
+
+
+def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
+    """The unique node `op(args; attr)` of the given shape (no simplification)."""
+    args = tuple(args)
+    key = (op, tuple(id(a) for a in args), attr, shape)
+    node = _TABLE.get(key)
+    if node is None:
+        node = Node()
+        node.op, node.args, node.attr, node.shape = op, args, attr, shape
+        node.h = _stable_hash(op, attr, shape, args)
+        node._vars = None
+        node._size = None
+        _TABLE[key] = node
+    return node
+
+
+# ----------------------------------------------------------------------------- dimensions
+
+def dim_factors(d) -> tuple:
+    return d if isinstance(d, tuple) else (d,)
+
+
+def dim_mul(*dims) -> Dim:
+    """The product of dimensions, canonical: ints folded, names sorted; 1 if empty."""
+    k, names = 1, []
+    for d in dims:
+        for f in dim_factors(d):
+            if isinstance(f, int):
+                k *= f
+            else:
+                names.append(f)
+    if k == 0:
+        return 0
+    names.sort()
+    if not names:
+        return k
+    if k != 1:
+        return (k, *names)
+    return names[0] if len(names) == 1 else tuple(names)
+
+
+def numel(shape: tuple) -> Dim:
+    return dim_mul(*shape)
+
+
+def fmt_dim(d) -> str:
+    if isinstance(d, tuple):
+        return "·".join(str(f) for f in d)
+    return str(d)
+
+
+def fmt_shape(shape: tuple) -> str:
+    if shape == ():
+        return "scalar"
+    if len(shape) == 1:
+        return f"{fmt_dim(shape[0])}-vector"
+    if shape[0] == 1:
+        return f"1×{fmt_dim(shape[1])} row vector"
+    return f"{fmt_dim(shape[0])}×{fmt_dim(shape[1])}"
+
+
+def transpose_shape(s: tuple) -> tuple:
+    if len(s) == 0:
+        return s
+    if len(s) == 1:
+        return (1, s[0])
+    if s[0] == 1:
+        return (s[1],)
+    return (s[1], s[0])
+
+
+def as_2d(s: tuple) -> tuple:
+    """A shape as rows × columns (scalars 1×1, column vectors n×1)."""
+    return (1, 1) if s == () else (s[0], 1) if len(s) == 1 else s
+
+
+def broadcast_shape(s1: tuple, s2: tuple):
+    """numpy broadcasting restricted to matcalc's shapes; None when they do not broadcast."""
+    if s1 == s2 or s2 == ():
+        return s1
+    if s1 == ():
+        return s2
+    if len(s1) == 1 and len(s2) == 2 and s2[1] == s1[0]:
+        return s2
+    if len(s2) == 1 and len(s1) == 2 and s1[1] == s2[0]:
+        return s1
+    if len(s1) == 2 and len(s2) == 2 and s1[1] == s2[1]:
+        if s1[0] == 1:
+            return s2
+        if s2[0] == 1:
+            return s1
+    return None
+
+
+def matmul_shape(a: tuple, b: tuple):
+    """Shape of `A @ B`, None if the inner dimensions differ (scalars are not allowed)."""
+    if a == () or b == ():
+        return None
+    if len(a) == 1:  # a column vector: only an outer product with a row is defined
+        if len(b) == 2 and b[0] == 1:
+            return (a[0], b[1])
+        return None
+    if a[1] != (b[0]):
+        return None
+    if len(b) == 1:
+        return () if a[0] == 1 else (a[0],)
+    if a[0] == 1 and b[1] == 1:
+        return ()
+    return (a[0], b[1])
+
+
+# ----------------------------------------------------------------------------- traversal
+
+def postorder(root: Node) -> list[Node]:
+    """Every distinct node below `root` (included), children before parents; iterative."""
+    seen, out, stack = set(), [], [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            out.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for a in reversed(node.args):
+            if id(a) not in seen:
+                stack.append((a, False))
+    return out
+
+
+def iter_vars(root: Node) -> Iterator[Node]:
+    for n in postorder(root):
+        if n.op == "var":
+            yield n
+
+
+_CATEGORY = {"const": 0, "numel": 0, "var": 1, "T": 2}
+
+
+def sort_key(n: Node) -> tuple:
+    """A deterministic order for the operands of commutative operators (X just before Xᵀ)."""
+    flag = 0
+    if n.op == "T":
+        n, flag = n.args[0], 1
+    if n.op == "var":
+        return (1, n.attr, flag, n.h)
+    return (_CATEGORY.get(n.op, 3), "", n.h, flag)
+
+
+def size(n: Node) -> int:
+    """Number of nodes of the expanded tree (saturating), a measure of output size."""
+    if n._size is None:
+        for m in postorder(n):
+            if m._size is None:
+                m._size = min(10**9, 1 + sum(a._size for a in m.args))
+    return n._size

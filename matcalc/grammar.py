@@ -1,0 +1,220 @@
+"""Parsing: the Lark grammar in `grammar/matcalc.lark` and a Transformer that builds `Raw` trees.
+
+A `Raw` tree is the syntax as written (with source spans for error messages); `shapes.py`
+types it and `build.py` turns it into the interned expression graph.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from .errors import MatcalcError, ParseError, caret
+
+#: Limits that bound the work done on one input; raise them if you need bigger expressions.
+LIMITS = {"max_length": 100_000, "max_depth": 400}
+
+
+@dataclass(eq=False)
+class Raw:
+    """A node of the parsed syntax: `op` is a grammar rule name, `span` the source columns."""
+
+    op: str
+    args: tuple = ()
+    attr: object = None
+    span: tuple[int, int] = (0, 0)
+    depth: int = 1
+    kwargs: dict = field(default_factory=dict)
+
+
+def _grammar_text() -> str:
+    try:
+        return resources.files("matcalc.grammar_files").joinpath("matcalc.lark").read_text()
+    except (ModuleNotFoundError, FileNotFoundError, TypeError):
+        # running from a source checkout: grammar/ sits beside the package
+        return (Path(__file__).resolve().parent.parent / "grammar" / "matcalc.lark").read_text()
+
+
+def _span(children) -> tuple[int, int]:
+    lo, hi = None, None
+    for c in children:
+        s = c.span if isinstance(c, Raw) else (c.start_pos, c.end_pos) if isinstance(c, Token) else None
+        if s:
+            lo = s[0] if lo is None else min(lo, s[0])
+            hi = s[1] if hi is None else max(hi, s[1])
+    return (lo or 0, hi or 0)
+
+
+def _node(op, children, attr=None, kwargs=None) -> Raw:
+    subs = [c for c in children if isinstance(c, Raw)]
+    depth = 1 + max((c.depth for c in subs), default=0)
+    if depth > LIMITS["max_depth"]:
+        raise _TooDeep(_span(children))
+    return Raw(op, tuple(subs), attr, _span(children), depth, kwargs or {})
+
+
+class _TooDeep(Exception):
+    def __init__(self, span):
+        self.span = span
+
+
+class ToRaw(Transformer):
+    """Builds `Raw` nodes; each method is named after the grammar rule it handles."""
+
+    def number(self, c):
+        tok = c[0]
+        try:
+            value = float(tok)
+        except ValueError as e:  # pragma: no cover - the lexer only admits numbers
+            raise ParseError(str(e)) from None
+        return _node("num", c, attr=value)
+
+    def var(self, c):
+        return _node("var", c, attr=str(c[0]))
+
+    def add(self, c):
+        return _node("add", c)
+
+    def sub(self, c):
+        return _node("sub", c)
+
+    def matmul(self, c):
+        return _node("matmul", c)
+
+    def mul(self, c):
+        return _node("mul", c)
+
+    def div(self, c):
+        return _node("div", c)
+
+    def neg(self, c):
+        return _node("neg", c)
+
+    def pos(self, c):
+        return c[1]
+
+    def paren(self, c):
+        inner = c[1]
+        inner.span = (c[0].start_pos, c[2].end_pos)
+        return inner
+
+    def pow(self, c):
+        return _node("pow", c)
+
+    def transpose(self, c):
+        return _node("T", c)
+
+    def kwarg(self, c):
+        return ("kwarg", str(c[0]), c[2])
+
+    def args(self, c):
+        return [a for a in c if not (isinstance(a, Token) and a.type == "COMMA")]
+
+    def call(self, c):
+        name = c[0]
+        arglist = c[2] if isinstance(c[2], list) else []
+        pos, kw = [], {}
+        for a in arglist:
+            if isinstance(a, tuple):
+                if a[1] in kw:
+                    raise ParseError(f"{name}(): keyword '{a[1]}' given twice")
+                kw[a[1]] = a[2]
+            else:
+                if kw:
+                    raise ParseError(f"{name}(): a positional argument follows a keyword argument")
+                pos.append(a)
+        node = _node("call", [name, *pos, *kw.values(), c[-1]], attr=str(name), kwargs=kw)
+        node.args = tuple(pos)
+        node.name_span = (name.start_pos, name.end_pos)
+        return node
+
+    def binding(self, c):
+        return (str(c[0]), c[2], (c[0].start_pos, c[0].end_pos))
+
+    def program(self, c):
+        body = c[0]
+        binds = [b for b in c[1:] if isinstance(b, tuple)]
+        if not binds:
+            return body
+        return Raw("where", (body,), tuple(binds), body.span, body.depth)
+
+
+_PARSER: Lark | None = None
+
+
+def _parser() -> Lark:
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = Lark(_grammar_text(), parser="lalr", transformer=ToRaw(),
+                       keep_all_tokens=True, maybe_placeholders=True)
+    return _PARSER
+
+
+_EXPECT_WORDS = {"RPAR": "')'", "LPAR": "'('", "NAME": "a name", "NUMBER": "a number",
+                 "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "COMMA": "','",
+                 "__ANON_0": "'.T'", "$END": "the end", "EQUAL": "'='", "AT": "'@'"}
+
+
+def _expected(exp) -> str:
+    words = sorted({_EXPECT_WORDS.get(e, e) for e in exp if not e.startswith("_")})
+    if not words:
+        return ""
+    if "a name" in words or "a number" in words:
+        words = [w for w in words if w in ("a name", "a number", "'('", "'-'")] or words
+    return ", expected " + " or ".join(words[:6])
+
+
+def parse_raw(text: str) -> Raw:
+    """Parse `text` into a `Raw` tree; every failure is a `ParseError` with a caret line."""
+    if not isinstance(text, str):
+        raise ParseError(f"the expression must be a string, not {type(text).__name__}")
+    if len(text) > LIMITS["max_length"]:
+        raise ParseError(f"the expression has {len(text)} characters; the limit is "
+                         f"{LIMITS['max_length']} (matcalc.grammar.LIMITS['max_length'])")
+    bad = next((i for i, ch in enumerate(text) if ch == "\0" or (ord(ch) > 126 and not ch.isspace())), None)
+    if bad is not None:
+        raise ParseError(f"unexpected character {text[bad]!r} at column {bad + 1}\n{caret(text, bad)}")
+    if not text.strip():
+        raise ParseError("the expression is empty")
+    try:
+        return _parser().parse(text)
+    except UnexpectedEOF as e:
+        pos = len(text.rstrip())
+        raise ParseError(f"unexpected end of input at column {pos + 1}{_expected(e.expected)}\n"
+                         f"{caret(text, pos)}") from None
+    except UnexpectedToken as e:
+        pos = e.token.start_pos if e.token.start_pos is not None else len(text)
+        if e.token.type == "$END":
+            pos = len(text.rstrip())
+            raise ParseError(f"unexpected end of input at column {pos + 1}{_expected(e.expected)}\n"
+                             f"{caret(text, pos)}") from None
+        raise ParseError(f"unexpected {str(e.token)!r} at column {pos + 1}{_expected(e.expected)}\n"
+                         f"{caret(text, pos, pos + len(str(e.token)))}") from None
+    except UnexpectedCharacters as e:
+        pos = e.pos_in_stream
+        raise ParseError(f"unexpected character {text[pos]!r} at column {pos + 1}\n{caret(text, pos)}") from None
+    except UnexpectedInput as e:  # pragma: no cover - other lark input errors
+        raise ParseError(f"cannot parse the expression: {e}") from None
+    except VisitError as e:
+        inner = e.orig_exc
+        if isinstance(inner, _TooDeep):
+            raise ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
+                             f"(matcalc.grammar.LIMITS['max_depth'])") from None
+        if isinstance(inner, MatcalcError):
+            raise inner from None
+        raise ParseError(f"cannot parse the expression: {inner}") from None
+    except _TooDeep:
+        raise ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
+                         f"(matcalc.grammar.LIMITS['max_depth'])") from None
+    except RecursionError:
+        raise ParseError("the expression nests too deeply") from None
+
+
+def suggest(name: str, known) -> str:
+    """A ' (did you mean ...?)' hint for a misspelled name, or ''."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]}?" if close else ""

@@ -1,0 +1,433 @@
+"""Rendering: the input language (`to_text`) and LaTeX (`to_latex`, a sympy printer).
+
+Both printers dispatch on the node's operator (`_print_<op>`), apart from the math.  A large
+subexpression that occurs more than once is named once, in `where` lines the parser reads back.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .expr import Node, dim_factors, postorder, size
+
+PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_POST, PREC_ATOM = 1, 2, 3, 4, 5, 6
+SHARE_MIN_SIZE = 6  # a repeated piece at least this big (in nodes) is named once
+
+
+def fmt_number(v: float) -> str:
+    if float(v).is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    s = repr(float(v))
+    return s
+
+
+def _coef_split(n: Node):
+    if n.op == "mul" and n.args[0].op == "const":
+        return n.args[0].attr, n.args[1:]
+    if n.op == "const":
+        return n.attr, ()
+    if n.op == "mul":
+        return 1.0, n.args
+    return 1.0, (n,)
+
+
+def shared_nodes(root: Node, min_size: int = SHARE_MIN_SIZE) -> list[Node]:
+    """Nodes worth naming once: big, and occurring more than once in the written-out tree."""
+    order = postorder(root)
+    count = {id(root): 1}
+    named = []
+    for node in reversed(order):  # parents before children
+        c = count.get(id(node), 0)
+        is_named = node is not root and c >= 2 and node.args and size(node) >= min_size \
+            and node.op not in ("T", "const")
+        if is_named:
+            named.append(node)
+        contrib = 1 if is_named else c
+        for a in node.args:
+            count[id(a)] = count.get(id(a), 0) + contrib
+    named_ids = {id(n) for n in named}
+    return [n for n in order if id(n) in named_ids]  # inner pieces first
+
+
+class _Base:
+    """Shared precedence logic; subclasses render leaves and operators."""
+
+    def __init__(self, names: dict[int, str] | None = None):
+        self.names = names or {}
+        self.memo: dict[int, tuple[str, int]] = {}
+
+    def render(self, n: Node) -> tuple[str, int]:
+        got = self.memo.get(id(n))
+        if got is None:
+            if id(n) in self.names:
+                got = (self.name(self.names[id(n)]), PREC_ATOM)
+            else:
+                got = getattr(self, "_print_" + n.op)(n)
+            self.memo[id(n)] = got
+        return got
+
+    def untransposed(self, n: Node):
+        """Factors of Pᵀ when most factors of the product P are transposed, else None:
+        `-(X⁻¹ A X⁻¹)ᵀ` reads better than `-X⁻ᵀ Aᵀ X⁻ᵀ` (the Matrix Cookbook's form)."""
+        k = sum(f.op == "T" for f in n.args)
+        if k >= len(n.args) - k + 2:
+            from .simplify import T
+            return [T(f) for f in reversed(n.args)]
+        return None
+
+    def at(self, n: Node, prec: int) -> str:
+        s, p = self.render(n)
+        return s if p >= prec else self.paren(s)
+
+
+class TextPrinter(_Base):
+    """Renders nodes in matcalc's input language (parseable again)."""
+
+    def paren(self, s):
+        return f"({s})"
+
+    def name(self, s):
+        return s
+
+    def dim(self, d) -> str:
+        return "*".join(str(f) for f in dim_factors(d))
+
+    def _print_var(self, n):
+        return n.attr, PREC_ATOM
+
+    def _print_dvar(self, n):
+        return "d" + n.attr, PREC_ATOM
+
+    def _print_const(self, n):
+        s = fmt_number(n.attr)
+        return s, (PREC_NEG if n.attr < 0 else PREC_ATOM)
+
+    def _print_numel(self, n):
+        return f"sum(ones({', '.join(self.dim(d) for d in dim_factors(n.attr))}))", PREC_ATOM
+
+    def _print_eye(self, n):
+        return f"eye({self.dim(n.shape[0])})", PREC_ATOM
+
+    def _print_ones(self, n):
+        return f"ones({', '.join(self.dim(d) for d in n.shape)})", PREC_ATOM
+
+    _print_zeros = lambda self, n: (f"zeros({', '.join(self.dim(d) for d in n.shape)})", PREC_ATOM)
+
+    def _print_K(self, n):
+        return f"commutation({self.dim(n.attr[0])}, {self.dim(n.attr[1])})", PREC_ATOM
+
+    def _print_add(self, n):
+        out = []
+        for i, t in enumerate(n.args):
+            c, rest = _coef_split(t)
+            if i and c < 0:
+                out.append(" - " + self.at(_neg_of(t), PREC_MUL))
+            elif i:
+                out.append(" + " + self.at(t, PREC_MUL))
+            else:
+                out.append(self.at(t, PREC_MUL))
+        return "".join(out), PREC_ADD
+
+    def _print_mul(self, n):
+        coef, factors = _coef_split(n)
+        num, den = [], []
+        for f in factors:
+            if f.op == "pow" and f.args[1].op == "const" and f.args[1].attr < 0:
+                e = -f.args[1].attr
+                den.append(f.args[0] if e == 1 else ("pow", f.args[0], e))
+            else:
+                num.append(f)
+        # right operands of '*' that are products need parens unless everything before is scalar
+        parts = []
+        scalar_so_far = True
+        for f in num:
+            s, p = self.render(f)
+            if parts and p <= PREC_MUL and not (scalar_so_far and f.op == "matmul"):
+                s = self.paren(s)
+            elif not parts and p < PREC_MUL:
+                s = self.paren(s)
+            parts.append(s)
+            scalar_so_far = scalar_so_far and f.shape == ()
+        if abs(coef) != 1 or not parts:
+            parts.insert(0, fmt_number(abs(coef)))
+        s = " * ".join(parts)
+        for d in den:
+            if isinstance(d, tuple):
+                s += " / " + self.at(d[1], PREC_POST) + " ** " + fmt_number(d[2])
+            else:
+                s += " / " + self.at(d, PREC_NEG + 1)
+        if coef < 0:
+            return "-" + s, PREC_MUL
+        return s, PREC_MUL
+
+    def _print_pow(self, n):
+        base, e = n.args
+        if e.op == "const" and e.attr < 0:
+            inner = self.at(base, PREC_POST) if e.attr == -1 else f"{self.at(base, PREC_POST)} ** {fmt_number(-e.attr)}"
+            return f"1 / {inner}", PREC_MUL
+        return f"{self.at(base, PREC_POST)} ** {self.at(e, PREC_NEG)}", PREC_POW
+
+    def _print_matmul(self, n):
+        fs = self.untransposed(n)
+        parts = [self.at(f, PREC_MUL if i == 0 else PREC_NEG) for i, f in enumerate(fs or n.args)]
+        if fs:
+            return f"({' @ '.join(parts)}).T", PREC_POST
+        return " @ ".join(parts), PREC_MUL
+
+    def _print_T(self, n):
+        return self.at(n.args[0], PREC_POST) + ".T", PREC_POST
+
+    def _call(self, name, *args):
+        return f"{name}({', '.join(self.render(a)[0] for a in args)})", PREC_ATOM
+
+    def _print_fn(self, n):
+        return self._call(n.attr, n.args[0])
+
+    def _print_sum(self, n):
+        if n.attr is None:
+            return self._call("sum", n.args[0])
+        return f"sum({self.render(n.args[0])[0]}, axis={n.attr})", PREC_ATOM
+
+    def _print_softmax(self, n):
+        if n.attr is None:
+            return self._call("softmax", n.args[0])
+        return f"softmax({self.render(n.args[0])[0]}, axis={n.attr})", PREC_ATOM
+
+    def _print_logsumexp(self, n):
+        if n.attr is None:
+            return self._call("logsumexp", n.args[0])
+        return f"logsumexp({self.render(n.args[0])[0]}, axis={n.attr})", PREC_ATOM
+
+    _print_tr = lambda self, n: self._call("tr", n.args[0])
+    _print_det = lambda self, n: self._call("det", n.args[0])
+    _print_logdet = lambda self, n: self._call("logdet", n.args[0])
+    _print_inv = lambda self, n: self._call("inv", n.args[0])
+    _print_norm = lambda self, n: self._call("norm", n.args[0])
+    _print_diag = lambda self, n: self._call("diag", n.args[0])
+    _print_diagv = lambda self, n: self._call("diag", n.args[0])
+    _print_vec = lambda self, n: self._call("vec", n.args[0])
+    _print_kron = lambda self, n: self._call("kron", *n.args)
+
+
+def _neg_of(t: Node) -> Node:
+    from .simplify import mul, const
+    return mul(const(-1), t)
+
+
+def _binding_names(root: Node, k: int) -> list[str]:
+    taken = root.vars
+    out, i = [], 1
+    while len(out) < k:
+        cand = f"t{i}"
+        if cand not in taken:
+            out.append(cand)
+        i += 1
+    return out
+
+
+def to_text(node: Node, share: bool = True) -> str:
+    """The node in the input language; repeated large pieces become `where` bindings."""
+    shared = shared_nodes(node) if share else []
+    names = dict(zip((id(s) for s in shared), _binding_names(node, len(shared))))
+    p = TextPrinter(names)
+    body = p.render(node)[0]
+    if not shared:
+        return body
+    defs = []
+    for s in shared:
+        inner = TextPrinter({k: v for k, v in names.items() if k != id(s)})
+        inner.memo = {k: v for k, v in p.memo.items()}
+        inner.memo.pop(id(s), None)
+        defs.append(f"{names[id(s)]} = {inner.render(s)[0]}")
+    return body + " where " + "; ".join(defs)
+
+
+# ----------------------------------------------------------------------------- LaTeX
+
+@lru_cache(maxsize=4096)
+def _latex_symbol(name: str) -> str:
+    from sympy import Symbol
+    from sympy.printing.latex import latex
+    return latex(Symbol(name))
+
+
+def _latex_printer_class():
+    from sympy.printing.latex import LatexPrinter
+
+    class MatcalcLatexPrinter(LatexPrinter, _Base):
+        """sympy's LaTeX printer taught matcalc's nodes: `_print_Node` dispatches on the operator."""
+
+        def __init__(self, names=None):
+            LatexPrinter.__init__(self)
+            _Base.__init__(self, names)
+
+        def doprint(self, expr):
+            return self.render(expr)[0] if isinstance(expr, Node) else LatexPrinter.doprint(self, expr)
+
+        def _print_Node(self, n):
+            return self.render(n)[0]
+
+        def paren(self, s):
+            return f"\\left({s}\\right)"
+
+        def name(self, s):
+            return _latex_symbol(s)
+
+        def dim(self, d):
+            return " ".join(_latex_symbol(f) if isinstance(f, str) else str(f) for f in dim_factors(d))
+
+        def _print_var(self, n):
+            return _latex_symbol(n.attr), PREC_ATOM
+
+        def _print_dvar(self, n):
+            return f"\\mathrm{{d}}{_latex_symbol(n.attr)}", PREC_ATOM
+
+        def _print_const(self, n):
+            return fmt_number(n.attr), (PREC_NEG if n.attr < 0 else PREC_ATOM)
+
+        def _print_numel(self, n):
+            return self.dim(n.attr), PREC_MUL
+
+        def _print_eye(self, n):
+            return f"I_{{{self.dim(n.shape[0])}}}", PREC_ATOM
+
+        def _print_ones(self, n):
+            return "\\mathbf{1}_{" + " \\times ".join(self.dim(d) for d in n.shape) + "}", PREC_ATOM
+
+        def _print_zeros(self, n):
+            return "\\mathbf{0}_{" + " \\times ".join(self.dim(d) for d in n.shape) + "}", PREC_ATOM
+
+        def _print_K(self, n):
+            return f"K_{{{self.dim(n.attr[0])},{self.dim(n.attr[1])}}}", PREC_ATOM
+
+        def _print_add(self, n):
+            out = []
+            for i, t in enumerate(n.args):
+                c, _ = _coef_split(t)
+                if i and c < 0:
+                    out.append(" - " + self.at(_neg_of(t), PREC_MUL))
+                elif i:
+                    out.append(" + " + self.at(t, PREC_MUL))
+                else:
+                    out.append(self.at(t, PREC_MUL))
+            return "".join(out), PREC_ADD
+
+        def _print_mul(self, n):
+            coef, factors = _coef_split(n)
+            num, den = [], []
+            for f in factors:
+                if f.op == "pow" and f.args[1].op == "const" and f.args[1].attr < 0:
+                    e = -f.args[1].attr
+                    den.append((f.args[0], e))
+                else:
+                    num.append(f)
+            scal = [self.at(f, PREC_POW) for f in num if f.shape == ()]
+            arr = [self.at(f, PREC_POW if len(num) > 1 else PREC_MUL) for f in num if f.shape != ()]
+            body = " ".join(scal)
+            if arr:
+                body = (body + " " if body else "") + " \\odot ".join(arr)
+            c = abs(coef)
+            if den:
+                dens = []
+                for b, e in den:
+                    dens.append(self.at(b, PREC_MUL) if e == 1 else f"{self.at(b, PREC_POST)}^{{{fmt_number(e)}}}")
+                numer = body if body else "1"
+                if c != 1:
+                    numer = f"{fmt_number(c)} {numer}" if body else fmt_number(c)
+                s = f"\\frac{{{numer}}}{{{' '.join(dens)}}}"
+            else:
+                s = body if c == 1 else f"{fmt_number(c)} {body}" if body else fmt_number(c)
+            return ("- " + s if coef < 0 else s), PREC_MUL
+
+        def _print_pow(self, n):
+            base, e = n.args
+            if e.op == "const" and e.attr < 0:
+                inner = self.at(base, PREC_MUL) if e.attr == -1 else f"{self.at(base, PREC_POST)}^{{{fmt_number(-e.attr)}}}"
+                return f"\\frac{{1}}{{{inner}}}", PREC_MUL
+            exp = self.render(e)[0]
+            if base.shape != ():
+                exp = "\\circ " + exp
+            if base.op == "fn" and base.attr in ("tanh", "sigmoid", "sin", "cos", "tan", "exp", "log"):
+                return f"{self.render(base)[0]}^{{{exp}}}", PREC_POW
+            return f"{self.at(base, PREC_ATOM)}^{{{exp}}}", PREC_POW
+
+        def _print_matmul(self, n):
+            fs = self.untransposed(n)
+            s = " ".join(self.at(f, PREC_NEG) for f in (fs or n.args))
+            return (f"\\left({s}\\right)^{{T}}", PREC_POST) if fs else (s, PREC_MUL)
+
+        def _print_T(self, n):
+            a = n.args[0]
+            if a.op == "inv":
+                return f"{self.at(a.args[0], PREC_ATOM)}^{{-T}}", PREC_POST
+            return f"{self.at(a, PREC_ATOM)}^{{T}}", PREC_POST
+
+        def _print_inv(self, n):
+            return f"{self.at(n.args[0], PREC_ATOM)}^{{-1}}", PREC_POST
+
+        _FN = {"exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan",
+               "tanh": "\\tanh", "sigmoid": "\\sigma", "relu": "\\operatorname{relu}",
+               "softplus": "\\operatorname{softplus}", "sign": "\\operatorname{sign}",
+               "step": "\\operatorname{step}"}
+
+        def _fcall(self, name, *args):
+            return f"{name}\\left({', '.join(self.render(a)[0] for a in args)}\\right)", PREC_ATOM
+
+        def _print_fn(self, n):
+            if n.attr == "abs":
+                return f"\\left|{self.render(n.args[0])[0]}\\right|", PREC_ATOM
+            if n.attr == "sqrt":
+                return f"\\sqrt{{{self.render(n.args[0])[0]}}}", PREC_ATOM
+            return self._fcall(self._FN[n.attr], n.args[0])
+
+        def _print_sum(self, n):
+            a = n.args[0]
+            if n.attr is None:
+                return f"\\sum {self.at(a, PREC_ATOM)}", PREC_MUL
+            m, k = a.shape
+            if n.attr == 0:
+                return f"{self.at(a, PREC_ATOM)}^{{T}} \\mathbf{{1}}_{{{self.dim(m)}}}", PREC_MUL
+            return f"{self.at(a, PREC_NEG)} \\mathbf{{1}}_{{{self.dim(k)}}}", PREC_MUL
+
+        def _print_softmax(self, n):
+            return self._fcall("\\operatorname{softmax}" + ("" if n.attr is None else f"_{{{n.attr}}}"), n.args[0])
+
+        def _print_logsumexp(self, n):
+            return self._fcall("\\operatorname{logsumexp}" + ("" if n.attr is None else f"_{{{n.attr}}}"), n.args[0])
+
+        _print_tr = lambda self, n: self._fcall("\\operatorname{tr}", n.args[0])
+        _print_det = lambda self, n: self._fcall("\\det", n.args[0])
+        _print_logdet = lambda self, n: self._fcall("\\log\\det", n.args[0])
+        _print_norm = lambda self, n: (f"\\left\\|{self.render(n.args[0])[0]}\\right\\|", PREC_ATOM)
+        _print_diag = lambda self, n: self._fcall("\\operatorname{diag}", n.args[0])
+        _print_diagv = lambda self, n: self._fcall("\\operatorname{diag}", n.args[0])
+        _print_vec = lambda self, n: self._fcall("\\operatorname{vec}", n.args[0])
+
+        def _print_kron(self, n):
+            return " \\otimes ".join(self.at(a, PREC_NEG) for a in n.args), PREC_MUL
+
+    return MatcalcLatexPrinter
+
+
+_PRINTER_CLASS = None
+
+
+def latex_printer(names=None):
+    global _PRINTER_CLASS
+    if _PRINTER_CLASS is None:
+        _PRINTER_CLASS = _latex_printer_class()
+    return _PRINTER_CLASS(names)
+
+
+def to_latex(node: Node, share: bool = True) -> str:
+    """LaTeX of the node; repeated large pieces are named in `\\text{where}` lines."""
+    shared = shared_nodes(node) if share else []
+    names = dict(zip((id(s) for s in shared), _binding_names(node, len(shared))))
+    p = latex_printer(names)
+    body = p.render(node)[0]
+    if not shared:
+        return body
+    defs = []
+    for s in shared:
+        inner = latex_printer({k: v for k, v in names.items() if k != id(s)})
+        defs.append(f"{_latex_symbol(names[id(s)])} = {inner.render(s)[0]}")
+    return body + ",\\quad \\text{where } " + ",\\; ".join(defs)

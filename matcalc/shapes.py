@@ -1,0 +1,462 @@
+"""Shape inference: every `Raw` node gets a symbolic shape by unification of dimensions.
+
+Dimensions are ints, rigid names (from `shapes=` or `eye(n)`: two different names never
+unify) or fresh variables (from naming defaults), joined by a small union-find.
+A vector added to a matrix broadcasts over its rows (numpy's rule).  Every mismatch is a
+`ShapeError` naming the operator and both operands' shapes.
+"""
+from __future__ import annotations
+
+import re
+
+from .errors import MatcalcError, ParseError, ShapeError, caret
+from .expr import dim_mul
+from .grammar import Raw, suggest
+from .simplify import ELEMENTWISE
+
+GREEK = frozenset("alpha beta gamma delta epsilon eta theta kappa lambda mu nu rho sigma tau phi omega".split())
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+DIM_POOL = ["m", "n", "p", "q", "r", "s", "t", "u", "v", "k", "l", "a", "b", "c", "d", "e", "f", "g", "h"]
+
+#: name -> (min args, max args, takes axis)
+FUNCTIONS = {name: (1, 1, False) for name in ELEMENTWISE}
+FUNCTIONS.update({
+    "sum": (1, 1, True), "mean": (1, 1, False), "tr": (1, 1, False), "det": (1, 1, False),
+    "logdet": (1, 1, False), "inv": (1, 1, False), "norm": (1, 1, False), "dot": (2, 2, False),
+    "diag": (1, 1, False), "softmax": (1, 1, True), "logsumexp": (1, 1, True),
+    "eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
+    "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False),
+})
+DIM_FUNCTIONS = frozenset({"eye", "zeros", "ones", "commutation"})
+
+
+class DimVar:
+    """A dimension not known yet; `rigid` ones carry a user's name and never merge with another name."""
+
+    __slots__ = ("name", "rigid")
+
+    def __init__(self, name: str, rigid: bool = False):
+        self.name, self.rigid = name, rigid
+
+    def __repr__(self):
+        return self.name
+
+
+class Unifier:
+    """Union-find over dimensions (DimVar, int, or ('*', ...) products)."""
+
+    def __init__(self):
+        self.parent: dict[DimVar, object] = {}
+
+    def find(self, d):
+        while isinstance(d, DimVar) and d in self.parent:
+            d = self.parent[d]
+        return d
+
+    def resolve(self, d):
+        if isinstance(d, tuple):
+            fs = [self.resolve(f) for f in d[1:]]
+            if all(isinstance(f, int) for f in fs):
+                k = 1
+                for f in fs:
+                    k *= f
+                return k
+            return ("*", *sorted((f for f in fs), key=repr))
+        return self.find(d)
+
+    def unify(self, a, b) -> bool:
+        a, b = self.resolve(a), self.resolve(b)
+        if a is b or a == b:
+            return True
+        if isinstance(a, DimVar) and not a.rigid:
+            self.parent[a] = b
+            return True
+        if isinstance(b, DimVar) and not b.rigid:
+            self.parent[b] = a
+            return True
+        if isinstance(a, DimVar) and isinstance(b, int):
+            self.parent[a] = b
+            return True
+        if isinstance(b, DimVar) and isinstance(a, int):
+            self.parent[b] = a
+            return True
+        return False
+
+
+class Typer:
+    """Types a Raw tree in place (`raw.shape`), collecting variables and their shapes."""
+
+    def __init__(self, text: str, shapes: dict | None):
+        self.text = text
+        self.u = Unifier()
+        self.rigid: dict[str, DimVar] = {}
+        self.declared: dict[str, tuple] = {}
+        self.var_shapes: dict[str, tuple] = {}
+        self.order: list[str] = []
+        self.fresh_count = 0
+        for name, dims in (shapes or {}).items():
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                raise MatcalcError(f"shapes: {name!r} is not a variable name")
+            self.declared[name] = self._declared_shape(name, dims)
+
+    # ---- dimensions
+    def _dim(self, d, who: str):
+        if isinstance(d, bool):
+            raise ShapeError(f"shapes: {who} has a dimension {d!r}; use a name or a positive integer")
+        if isinstance(d, int) or (hasattr(d, "__index__") and not isinstance(d, str)):
+            d = int(d)
+            if d < 1:
+                raise ShapeError(f"shapes: {who} has a dimension {d}; dimensions are positive")
+            return d
+        if isinstance(d, str):
+            d = d.strip()
+            if d.isdigit():
+                return self._dim(int(d), who)
+            if not NAME_RE.match(d):
+                raise ShapeError(f"shapes: {who} has a dimension {d!r} that is not a name or an integer")
+            return self.named(d)
+        raise ShapeError(f"shapes: {who} has a dimension {d!r}; use a name or a positive integer")
+
+    def named(self, name: str) -> DimVar:
+        v = self.rigid.get(name)
+        if v is None:
+            v = self.rigid[name] = DimVar(name, rigid=True)
+        return v
+
+    def _declared_shape(self, name, dims) -> tuple:
+        if dims is None or (isinstance(dims, str) and not dims.strip()):
+            return ()
+        if isinstance(dims, (str, int)):
+            dims = tuple(x for x in str(dims).split(",")) if isinstance(dims, str) else (dims,)
+        try:
+            dims = tuple(dims)
+        except TypeError:
+            raise ShapeError(f"shapes: {name} has shape {dims!r}; give a tuple of dimensions") from None
+        if len(dims) > 2:
+            raise ShapeError(f"shapes: {name} has {len(dims)} axes; matcalc handles scalars, vectors and matrices")
+        return tuple(self._dim(d, name) for d in dims)
+
+    def fresh(self) -> DimVar:
+        self.fresh_count += 1
+        return DimVar(f"?{self.fresh_count}")
+
+    def default_shape(self, name: str) -> tuple:
+        if name in self.declared:
+            return self.declared[name]
+        if name[0].isupper():
+            return (self.fresh(), self.fresh())
+        if name in GREEK:
+            return ()
+        return (self.fresh(),)
+
+    # ---- formatting for messages
+    def fdim(self, d) -> str:
+        d = self.u.resolve(d)
+        if isinstance(d, tuple):
+            return "·".join(self.fdim(f) for f in d[1:])
+        if isinstance(d, DimVar):
+            return self.display.get(d, d.name) if hasattr(self, "display") else d.name
+        return str(d)
+
+    def fshape(self, s: tuple) -> str:
+        if s == ():
+            return "a scalar"
+        if len(s) == 1:
+            return f"has {self.fdim(s[0])} entries"
+        if self.u.resolve(s[0]) == 1:
+            return f"is a 1×{self.fdim(s[1])} row vector"
+        return f"is {self.fdim(s[0])}×{self.fdim(s[1])}"
+
+    def src(self, r: Raw) -> str:
+        s = self.text[r.span[0]:r.span[1]].strip()
+        return s if len(s) <= 40 else s[:37] + "..."
+
+    def describe(self, r: Raw) -> str:
+        s = self.fshape(r.shape)
+        return f"{self.src(r)} is {s}" if r.shape == () else f"{self.src(r)} {s}"
+
+    def shape_error(self, what: str, r: Raw, detail: str):
+        raise ShapeError(f"{what}: {detail}")
+
+    # ---- helpers
+    def is_one(self, d) -> bool:
+        return self.u.resolve(d) == 1
+
+    def unify(self, a, b) -> bool:
+        return self.u.unify(a, b)
+
+    # ---- typing
+    def type(self, r: Raw, env: dict) -> tuple:
+        method = getattr(self, "t_" + r.op)
+        r.shape = method(r, env)
+        return r.shape
+
+    def t_num(self, r, env):
+        return ()
+
+    def t_var(self, r, env):
+        name = r.attr
+        if name in env:
+            return env[name].shape
+        if name not in self.var_shapes:
+            if name in FUNCTIONS or name == "axis":
+                raise ParseError(f"{name} is a function; call it as {name}(...)\n{caret(self.text, *r.span)}")
+            self.var_shapes[name] = self.default_shape(name)
+            self.order.append(name)
+        return self.var_shapes[name]
+
+    def t_where(self, r, env):
+        env = dict(env)
+        for name, expr, span in r.attr:
+            if name in env:
+                raise ParseError(f"where: {name} is bound twice\n{caret(self.text, *span)}")
+            self.type(expr, env)
+            env[name] = expr
+        return self.type(r.args[0], env)
+
+    def _elementwise(self, r, env, sym):
+        a, b = r.args
+        sa, sb = self.type(a, env), self.type(b, env)
+        if sa == ():
+            return sb
+        if sb == ():
+            return sa
+        if len(sa) == len(sb):
+            if len(sa) == 2 and self.is_one(sa[0]) != self.is_one(sb[0]):  # a row over a matrix
+                if self.unify(sa[1], sb[1]):
+                    return sb if self.is_one(sa[0]) else sa
+            elif all(self.unify(x, y) for x, y in zip(sa, sb)):
+                return sa
+        elif len(sa) == 1 and len(sb) == 2 and not self.is_one(sb[0]):
+            if self.unify(sa[0], sb[1]):
+                return sb
+        elif len(sb) == 1 and len(sa) == 2 and not self.is_one(sa[0]):
+            if self.unify(sb[0], sa[1]):
+                return sa
+        hint = ""
+        if {len(sa), len(sb)} == {1, 2}:
+            hint = " (a vector broadcasts over the rows of a matrix: its length must match the number of columns)"
+        raise ShapeError(f"{self.src(r)}: {self.describe(a)} but {self.describe(b)}; "
+                         f"they do not fit for '{sym}'{hint}")
+
+    def t_add(self, r, env):
+        return self._elementwise(r, env, "+")
+
+    def t_sub(self, r, env):
+        return self._elementwise(r, env, "-")
+
+    def t_mul(self, r, env):
+        return self._elementwise(r, env, "*")
+
+    def t_div(self, r, env):
+        return self._elementwise(r, env, "/")
+
+    def t_pow(self, r, env):
+        return self._elementwise(r, env, "**")
+
+    def t_neg(self, r, env):
+        return self.type(r.args[0], env)
+
+    def t_T(self, r, env):
+        s = self.type(r.args[0], env)
+        if s == ():
+            return s
+        if len(s) == 1:
+            return (1, s[0])
+        if self.is_one(s[0]):
+            return (s[1],)
+        return (s[1], s[0])
+
+    def t_matmul(self, r, env):
+        a, b = r.args
+        sa, sb = self.type(a, env), self.type(b, env)
+        where = self.src(r)
+        if sa == () or sb == ():
+            s = a if sa == () else b
+            raise ShapeError(f"{where}: {self.src(s)} is a scalar; use * to multiply by a scalar")
+        if len(sa) == 1:
+            if len(sb) == 2 and self.is_one(sb[0]):
+                return (sa[0], sb[1])
+            if len(sb) == 1:
+                raise ShapeError(f"{where}: {self.describe(a)} and {self.describe(b)}: both are column "
+                                 f"vectors; did you mean {self.src(a)}.T @ {self.src(b)} (inner product) "
+                                 f"or {self.src(a)} @ {self.src(b)}.T (outer product)?")
+            raise ShapeError(f"{where}: {self.describe(a)} but {self.describe(b)}: a column vector "
+                             f"times a matrix is undefined; did you mean {self.src(a)}.T @ {self.src(b)}?")
+        if not self.unify(sa[1], sb[0]):
+            raise ShapeError(f"{where}: {self.describe(a)} but {self.describe(b)}")
+        if len(sb) == 1:
+            return () if self.is_one(sa[0]) else (sa[0],)
+        if self.is_one(sa[0]) and self.is_one(sb[1]):
+            return ()
+        return (sa[0], sb[1])
+
+    # ---- calls
+    def t_call(self, r, env):
+        name = r.attr
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            raise ParseError(f"unknown function '{name}'{suggest(name, FUNCTIONS)}\n"
+                             f"{caret(self.text, *r.name_span)}")
+        lo, hi, takes_axis = spec
+        if not lo <= len(r.args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} or {hi}"
+            raise ParseError(f"{name}() takes {want} argument{'s' if hi > 1 else ''}, "
+                             f"{len(r.args)} given\n{caret(self.text, *r.span)}")
+        for k in r.kwargs:
+            if k != "axis" or not takes_axis:
+                raise ParseError(f"{name}() has no keyword '{k}'\n{caret(self.text, *r.span)}")
+        r.axis = None
+        if "axis" in r.kwargs:
+            ax = r.kwargs["axis"]
+            val = ax.attr if ax.op == "num" else -ax.args[0].attr if ax.op == "neg" and ax.args[0].op == "num" else None
+            if val not in (0, 1, -1):
+                raise ParseError(f"{name}(): axis must be 0 or 1\n{caret(self.text, *ax.span)}")
+            r.axis = int(val) % 2
+        if name in DIM_FUNCTIONS:
+            dims = tuple(self.dim_arg(a) for a in r.args)
+            r.dims = dims
+            if name == "eye":
+                return (dims[0], dims[0])
+            if name == "commutation":
+                d = ("*", dims[0], dims[1])
+                return (d, d)
+            return dims
+        shapes = [self.type(a, env) for a in r.args]
+        return getattr(self, "c_" + name, self.c_elementwise)(r, shapes)
+
+    def dim_arg(self, a: Raw):
+        if a.op == "num":
+            if not float(a.attr).is_integer() or a.attr < 1 or a.attr > 10**9:
+                raise ShapeError(f"{self.src(a)}: a dimension must be a positive integer")
+            return int(a.attr)
+        if a.op == "var":
+            return self.named(a.attr)
+        if a.op == "mul":
+            return ("*", self.dim_arg(a.args[0]), self.dim_arg(a.args[1]))
+        raise ShapeError(f"{self.src(a)}: a dimension must be a name, a positive integer or a product of those")
+
+    def c_elementwise(self, r, shapes):
+        return shapes[0]
+
+    def _need_square(self, r, s):
+        if len(s) != 2 or self.is_one(s[0]):
+            raise ShapeError(f"{r.attr}({self.src(r.args[0])}): {r.attr} needs a square matrix, but "
+                             f"{self.describe(r.args[0])}")
+        if not self.unify(s[0], s[1]):
+            raise ShapeError(f"{r.attr}({self.src(r.args[0])}): {r.attr} needs a square matrix, but "
+                             f"{self.describe(r.args[0])}")
+
+    def c_sum(self, r, shapes):
+        s = shapes[0]
+        if r.axis is None or s == ():
+            return ()
+        if len(s) == 1:
+            if r.axis == 1:
+                raise ShapeError(f"{self.src(r)}: {self.describe(r.args[0])}; a vector has no axis 1")
+            return ()
+        return (s[1],) if r.axis == 0 else (s[0],)
+
+    def c_mean(self, r, shapes):
+        return ()
+
+    def c_tr(self, r, shapes):
+        self._need_square(r, shapes[0])
+        return ()
+
+    c_det = c_logdet = c_tr
+
+    def c_inv(self, r, shapes):
+        self._need_square(r, shapes[0])
+        return shapes[0]
+
+    def c_norm(self, r, shapes):
+        return ()
+
+    def c_dot(self, r, shapes):
+        sa, sb = shapes
+        a, b = r.args
+        if len(sa) != 1 or len(sb) != 1:
+            bad = a if len(sa) != 1 else b
+            raise ShapeError(f"{self.src(r)}: dot takes two vectors, but {self.describe(bad)}")
+        if not self.unify(sa[0], sb[0]):
+            raise ShapeError(f"{self.src(r)}: {self.describe(a)} but {self.describe(b)}")
+        return ()
+
+    def c_diag(self, r, shapes):
+        s = shapes[0]
+        if len(s) == 1:
+            return (s[0], s[0])
+        if s == ():
+            raise ShapeError(f"{self.src(r)}: diag takes a vector or a square matrix, but {self.describe(r.args[0])}")
+        self._need_square(r, s)
+        return (s[0],)
+
+    def c_softmax(self, r, shapes):
+        s = shapes[0]
+        if len(s) == 1 and r.axis in (None, 0):
+            r.axis = None
+            return s
+        if len(s) == 2 and r.axis is not None:
+            return s
+        raise ShapeError(f"{self.src(r)}: {r.attr} takes a vector, or a matrix with axis=0 or axis=1, "
+                         f"but {self.describe(r.args[0])}")
+
+    def c_logsumexp(self, r, shapes):
+        s = self.c_softmax(r, shapes)
+        if r.axis is None:
+            return ()
+        return (s[1],) if r.axis == 0 else (s[0],)
+
+    def c_vec(self, r, shapes):
+        s = shapes[0]
+        if len(s) < 2:
+            return s
+        if self.is_one(s[0]):
+            return (s[1],)
+        return (("*", s[0], s[1]),)
+
+    def c_kron(self, r, shapes):
+        (sa, sb) = shapes
+        if sa == () or sb == ():
+            return sb if sa == () else sa
+        a2 = sa if len(sa) == 2 else (sa[0], 1)
+        b2 = sb if len(sb) == 2 else (sb[0], 1)
+        rows, cols = ("*", a2[0], b2[0]), ("*", a2[1], b2[1])
+        if self.u.resolve(cols) == 1:
+            return (rows,)
+        if self.u.resolve(rows) == 1:
+            return (1, cols)
+        return (rows, cols)
+
+    # ---- final dimensions
+    def finish(self, root: Raw):
+        """Name the remaining unknown dimensions (m, n, p, ... in order of appearance)."""
+        used = {n for n in self.rigid}
+        pool = (d for d in DIM_POOL + [f"d{i}" for i in range(1, 10000)] if d not in used)
+        self.display = {}
+        for name in self.order:
+            for d in self.var_shapes[name]:
+                for f in self._factors(self.u.resolve(d)):
+                    if isinstance(f, DimVar) and not f.rigid and f not in self.display:
+                        self.display[f] = next(pool)
+        # anything else left (e.g. a variable's dims never reached): name it too
+        self._pool = pool
+
+    def _factors(self, d):
+        return d[1:] if isinstance(d, tuple) else (d,)
+
+    def final_dim(self, d):
+        d = self.u.resolve(d)
+        if isinstance(d, tuple):
+            return dim_mul(*(self.final_dim(f) for f in d[1:]))
+        if isinstance(d, DimVar):
+            if d.rigid:
+                return d.name
+            if d not in self.display:
+                self.display[d] = next(self._pool)
+            return self.display[d]
+        return d
+
+    def final_shape(self, s: tuple) -> tuple:
+        return tuple(self.final_dim(d) for d in s)

@@ -1,0 +1,617 @@
+"""Smart constructors: every node is built through these, so every expression is canonical.
+
+Each constructor applies the local rewrites a careful person applies by hand: flatten sums and
+products, fold constants, collect like terms (`a + a = 2 a`) and powers (`a * a = a**2`),
+push transposes to the leaves (`(AB)ᵀ = BᵀAᵀ`), drop zeros and identities, pull scalars to the
+front, factor a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B)`).
+All rewrites are identities; none looks at a whole expression.
+"""
+from __future__ import annotations
+
+import math
+
+from .errors import ShapeError
+from .expr import (Node, as_2d, broadcast_shape, dim_mul, fmt_shape, make, numel as shape_numel,
+                   sort_key, transpose_shape)
+
+
+class InternalShapeError(ShapeError):
+    """A rule built an ill-shaped node: a bug in matcalc, never the user's input."""
+
+
+def _fail(op: str, *nodes: Node):
+    shapes = ", ".join(fmt_shape(n.shape) for n in nodes)
+    raise InternalShapeError(f"internal error: {op} of shapes {shapes}")
+
+
+# ----------------------------------------------------------------------------- leaves
+
+def const(v: float) -> Node:
+    v = float(v)
+    if v == 0:
+        v = 0.0  # no negative zero
+    return make("const", (), v, ())
+
+
+ONE = None  # set below
+
+
+def var(name: str, shape: tuple) -> Node:
+    return make("var", (), name, tuple(shape))
+
+
+def dvar(name: str, shape: tuple) -> Node:
+    """The differential `d name`, the seed of forward mode."""
+    return make("dvar", (), name, tuple(shape))
+
+
+def eye(d) -> Node:
+    if d == 1:
+        return const(1)
+    return make("eye", (), None, (d, d))
+
+
+def ones(shape: tuple) -> Node:
+    if shape == ():
+        return const(1)
+    if len(shape) == 2 and shape[0] == 1:
+        return T(ones((shape[1],)))
+    return make("ones", (), None, tuple(shape))
+
+
+def zeros(shape: tuple) -> Node:
+    if shape == ():
+        return const(0)
+    return make("zeros", (), None, tuple(shape))
+
+
+def numel(d) -> Node:
+    """The number d (a dimension or a product of dimensions) as a scalar."""
+    if isinstance(d, int):
+        return const(d)
+    return make("numel", (), d, ())
+
+
+def commutation(m, n) -> Node:
+    """K with K vec(A) = vec(Aᵀ) for an m×n matrix A."""
+    if m == 1 or n == 1:
+        return eye(dim_mul(m, n))
+    d = dim_mul(m, n)
+    return make("K", (), (m, n), (d, d))
+
+
+def is_zero(n: Node) -> bool:
+    return n.op == "zeros" or (n.op == "const" and n.attr == 0)
+
+
+def is_const(n: Node, v: float | None = None) -> bool:
+    return n.op == "const" and (v is None or n.attr == v)
+
+
+def is_ones(n: Node) -> bool:
+    return n.op == "ones" or (n.op == "const" and n.attr == 1) or (n.op == "T" and n.args[0].op == "ones")
+
+
+# ----------------------------------------------------------------------------- sums
+
+def _split_coef(t: Node) -> tuple[float, Node]:
+    """t = c * base with c a number."""
+    if t.op == "mul" and t.args[0].op == "const":
+        rest = t.args[1:]
+        if len(rest) == 1 and rest[0].shape == t.shape:
+            return t.args[0].attr, rest[0]
+        return t.args[0].attr, make("mul", rest, None, t.shape)
+    return 1.0, t
+
+
+def _scale(c: float, base: Node) -> Node:
+    return base if c == 1 else mul(const(c), base)
+
+
+def _chain(t: Node) -> list[Node]:
+    return list(t.args) if t.op == "matmul" else [t]
+
+
+def _factor(terms: list[tuple[float, Node]], shape: tuple):
+    """Factor a common scalar, or a common leftmost/rightmost matrix factor; None if none."""
+    if len(terms) < 2 or any(b.shape != shape for _, b in terms):
+        return None
+    c0 = terms[0][0]
+    if c0 not in (1, -1) and all(c == c0 for c, _ in terms):
+        return mul(const(c0), add(*[b for _, b in terms]))
+    chains = [_chain(b) for _, b in terms]
+    if all(len(ch) >= 2 for ch in chains):
+        first = chains[0][0]
+        if all(ch[0] is first for ch in chains):
+            return matmul(first, add(*[_scale(c, matmul(*ch[1:])) for (c, _), ch in zip(terms, chains)]))
+        last = chains[0][-1]
+        if all(ch[-1] is last for ch in chains):
+            return matmul(add(*[_scale(c, matmul(*ch[:-1])) for (c, _), ch in zip(terms, chains)]), last)
+    return None
+
+
+def add(*terms: Node) -> Node:
+    """Sum with broadcasting; like terms collected, constants folded, zeros dropped."""
+    flat: list[Node] = []
+    for t in terms:
+        flat.extend(t.args if t.op == "add" else (t,))
+    shape = ()
+    for t in flat:
+        s = broadcast_shape(shape, t.shape)
+        if s is None:
+            _fail("+", *flat)
+        shape = s
+    total = 0.0
+    coefs: dict[int, list] = {}
+    for t in flat:
+        if is_zero(t):
+            continue
+        if t.op == "const":
+            total += t.attr
+            continue
+        c, b = _split_coef(t)
+        slot = coefs.get(id(b))
+        if slot is None:
+            coefs[id(b)] = [c, b]
+        else:
+            slot[0] += c
+    pairs = [(c, b) for c, b in coefs.values() if c != 0]
+    if total != 0:
+        pairs.append((total, const(1)))
+    if not pairs:
+        return zeros(shape)
+    if len(pairs) == 1:
+        return bcast(_scale(*pairs[0]), shape)
+    factored = _factor(pairs, shape)
+    if factored is not None:
+        return factored
+    out = [_scale(c, b) for c, b in pairs]
+    out.sort(key=lambda t: (_split_coef(t)[0] < 0, sort_key(t)))
+    return make("add", tuple(out), None, shape)
+
+
+def neg(a: Node) -> Node:
+    return mul(const(-1), a)
+
+
+def sub(a: Node, b: Node) -> Node:
+    return add(a, neg(b))
+
+
+def bcast(t: Node, shape: tuple) -> Node:
+    """t broadcast to `shape` (numpy's rule)."""
+    if t.shape == shape:
+        return t
+    if t.op == "const":
+        return const(t.attr) if shape == () else (ones(shape) if t.attr == 1 else make("mul", (t, ones(shape)), None, shape))
+    return mul(t, ones(shape))
+
+
+def unbroadcast(g: Node, shape: tuple) -> Node:
+    """Sum g over the axes along which a value of `shape` was broadcast to g's shape."""
+    if g.shape == shape:
+        return g
+    if shape == ():
+        return sum_(g)
+    if len(shape) == 1 and len(g.shape) == 2:
+        return sum_(g, 0)
+    if len(shape) == 2 and shape[0] == 1 and len(g.shape) == 2:
+        return T(sum_(g, 0))
+    _fail("unbroadcast", g)
+
+
+# ----------------------------------------------------------------------------- products
+
+def _base_exp(f: Node) -> tuple[Node, float]:
+    if f.op == "pow" and f.args[1].op == "const":
+        return f.args[0], f.args[1].attr
+    return f, 1.0
+
+
+def _row_broadcast(f: Node):
+    """v if f is ones(m) @ v.T (v broadcast over m rows), else None."""
+    if f.op == "matmul" and len(f.args) == 2 and f.args[0].op == "ones" and len(f.args[0].shape) == 1:
+        r = f.args[1]
+        if len(r.shape) == 2 and r.shape[0] == 1:
+            return T(r)
+    return None
+
+
+def mul(*factors: Node) -> Node:
+    """Element-wise (Hadamard) product with broadcasting; a scalar factor is a scalar multiple."""
+    flat: list[Node] = []
+    for f in factors:
+        flat.extend(f.args if f.op == "mul" else (f,))
+    shape = ()
+    for f in flat:
+        s = broadcast_shape(shape, f.shape)
+        if s is None:
+            _fail("*", *flat)
+        shape = s
+    coef = 1.0
+    bases: dict[int, list] = {}
+    for f in flat:
+        if f.op == "const":
+            coef *= f.attr
+            continue
+        if is_zero(f):
+            return zeros(shape)
+        b, e = _base_exp(f)
+        slot = bases.get(id(b))
+        if slot is None:
+            bases[id(b)] = [b, e]
+        else:
+            slot[1] += e
+    if coef == 0:
+        return zeros(shape)
+    others = []
+    for b, e in bases.values():
+        p = pow_(b, const(e)) if e != 1 else b
+        if p.op == "const":
+            coef *= p.attr
+        elif p.op == "mul":
+            others.extend(p.args)
+        else:
+            others.append(p)
+
+    def rest_shape(skip):
+        s = ()
+        for j, g in enumerate(others):
+            if j != skip and g is not None:
+                s = broadcast_shape(s, g.shape)
+        return s
+
+    for i, f in enumerate(others):  # ones(m) @ v.T (v over rows) is v where another factor spans the shape
+        v = _row_broadcast(f)
+        if v is not None and rest_shape(i) == shape:
+            others[i] = v
+    for i, f in enumerate(others):  # drop ones where the other factors already span the shape
+        if is_ones(f) and rest_shape(i) == shape:
+            others[i] = None
+    others = [f for f in others if f is not None]
+    if not others:
+        return bcast(const(coef), shape)
+    others.sort(key=lambda f: (f.shape != (), sort_key(f)))
+    if coef != 1:
+        others.insert(0, const(coef))
+    if len(others) == 1:
+        return others[0]
+    return make("mul", tuple(others), None, shape)
+
+
+def div(a: Node, b: Node) -> Node:
+    if b.op == "const":
+        if b.attr == 0:
+            return make("mul", (a, make("pow", (b, const(-1)), None, ())), None, a.shape)
+        return mul(const(1.0 / b.attr), a)
+    return mul(a, pow_(b, const(-1)))
+
+
+def pow_(a: Node, b: Node) -> Node:
+    shape = broadcast_shape(a.shape, b.shape)
+    if shape is None:
+        _fail("**", a, b)
+    if b.op == "const":
+        e = b.attr
+        if e == 0:
+            return bcast(const(1), shape)
+        if e == 1:
+            return a
+        if a.op == "const":
+            try:
+                v = a.attr ** e
+                if isinstance(v, float) and math.isfinite(v):
+                    return const(v)
+            except (ZeroDivisionError, OverflowError, ValueError):
+                pass
+        if is_ones(a):
+            return a
+        if a.op == "pow" and a.args[1].op == "const" and float(e).is_integer():
+            return pow_(a.args[0], const(a.args[1].attr * e))
+        if a.op == "mul" and float(e).is_integer() and a.args[0].op == "const":
+            return mul(pow_(a.args[0], b), pow_(make("mul", a.args[1:], None, a.shape)
+                                                 if len(a.args) > 2 else a.args[1], b))
+    return make("pow", (a, b), None, shape)
+
+
+def _chain_shape(fs: list[Node]) -> tuple:
+    r, c = as_2d(fs[0].shape)
+    for f in fs[1:]:
+        fr, fc = as_2d(f.shape)
+        if fr != c:
+            _fail("@", *fs)
+        c = fc
+    first, last = fs[0].shape, fs[-1].shape
+    if len(last) == 1:
+        return () if r == 1 and len(first) == 2 else (r,)
+    if len(first) == 1 and r != 1:
+        return (r, c)
+    if r == 1 and c == 1:
+        return ()
+    return (r, c)
+
+
+def _kron_parts(f: Node):
+    return f.args if f.op == "kron" else None
+
+
+def matmul(*factors: Node) -> Node:
+    """Matrix product; scalar factors become a coefficient, identities are dropped."""
+    flat: list[Node] = []
+    for f in factors:
+        if f is None:
+            continue
+        flat.extend(f.args if f.op == "matmul" else (f,))
+    scalars: list[Node] = []
+    chain: list[Node] = []
+    for f in flat:
+        if f.shape == ():
+            scalars.append(f)
+        elif f.op == "mul" and any(g.shape == () for g in f.args):
+            inner = [g for g in f.args if g.shape != ()]
+            s = ()
+            for g in inner:
+                s = broadcast_shape(s, g.shape)
+            if s == f.shape:
+                scalars.extend(g for g in f.args if g.shape == ())
+                chain.append(inner[0] if len(inner) == 1 else make("mul", tuple(inner), None, s))
+            else:
+                chain.append(f)
+        else:
+            chain.append(f)
+    if not chain:
+        return mul(*scalars) if scalars else const(1)
+    shape = _chain_shape(chain)
+    if any(is_zero(f) for f in chain) or any(is_zero(s) for s in scalars):
+        return zeros(shape)
+    if len(chain) > 1:
+        kept = [f for f in chain if f.op != "eye"]
+        chain = kept or chain[:1]
+    chain = _rewrite_chain(chain)
+    if len(chain) == 1:
+        out = chain[0]
+        if out.shape != shape:
+            out = bcast(out, shape) if out.shape == () else out
+    else:
+        out = make("matmul", tuple(chain), None, shape)
+    return mul(*scalars, out) if scalars else out
+
+
+def _rewrite_chain(chain: list[Node]) -> list[Node]:
+    """Local rewrites of adjacent factors: diag·diag, kron·kron, a trailing ones vector."""
+    changed = True
+    while changed and len(chain) > 1:
+        changed = False
+        for i in range(len(chain) - 1):
+            a, b = chain[i], chain[i + 1]
+            new = None
+            if a.op == "diag" and b.op == "diag":
+                new = diag(mul(a.args[0], b.args[0]))
+            elif a.op == "kron" and b.op == "kron":
+                (p, q), (r, s) = a.args, b.args
+                if as_2d(p.shape)[1] == as_2d(r.shape)[0] and as_2d(q.shape)[1] == as_2d(s.shape)[0]:
+                    new = kron(matmul(p, r), matmul(q, s))
+            elif a.op == "diag" and len(b.shape) == 1:
+                new = mul(a.args[0], b)
+            elif i + 1 == len(chain) - 1 and b.op == "ones" and len(b.shape) == 1 and len(a.shape) == 2 and a.shape[0] != 1:
+                new = sum_(a.args[0], 0) if a.op == "T" and len(a.args[0].shape) == 2 else sum_(a, 1)
+            elif a.op == "ones" and len(a.shape) == 1 and b.op == "T" and b.args[0].op == "ones":
+                new = ones((a.shape[0], b.shape[1]))
+            if new is not None:
+                chain = chain[:i] + _chain(new) + chain[i + 2:]
+                changed = True
+                break
+    return chain
+
+
+def T(a: Node) -> Node:
+    """Transpose, pushed through sums, products and inverses down to the leaves."""
+    op = a.op
+    if a.shape == () or op in ("eye", "diag"):
+        return a
+    if op == "T":
+        return a.args[0]
+    if op == "zeros":
+        return zeros(transpose_shape(a.shape))
+    if op == "ones" and len(a.shape) == 2:
+        return ones(transpose_shape(a.shape))
+    if op == "matmul":
+        return matmul(*[T(f) for f in reversed(a.args)])
+    if op == "add" and all(t.shape == a.shape for t in a.args):
+        return add(*[T(t) for t in a.args])
+    if op == "mul" and all(f.shape in (a.shape, ()) for f in a.args):
+        return mul(*[T(f) for f in a.args])
+    if op == "K":
+        m, n = a.attr
+        return commutation(n, m)
+    if op == "kron":
+        return kron(T(a.args[0]), T(a.args[1]))
+    return make("T", (a,), None, transpose_shape(a.shape))
+
+
+# ----------------------------------------------------------------------------- functions
+
+_FOLD = {
+    "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan,
+    "tanh": math.tanh, "sqrt": math.sqrt, "abs": abs,
+    "sigmoid": lambda x: 1 / (1 + math.exp(-x)), "relu": lambda x: max(x, 0.0),
+    "softplus": lambda x: math.log1p(math.exp(x)), "sign": lambda x: float((x > 0) - (x < 0)),
+    "step": lambda x: float(x > 0),
+}
+
+ELEMENTWISE = tuple(_FOLD)
+
+
+def fn(name: str, a: Node) -> Node:
+    """An element-wise function."""
+    if a.op == "const":
+        try:
+            v = _FOLD[name](a.attr)
+            if math.isfinite(v):
+                return const(v)
+        except (ValueError, OverflowError, ZeroDivisionError):
+            pass
+    if a.op == "fn":
+        inner = a.attr
+        if (name, inner) in (("log", "exp"), ("exp", "log")):
+            return a.args[0]
+        if name == inner and name in ("abs", "relu", "sign", "step"):
+            return a
+    if name == "log" and a.op == "add" and len(a.args) == 2 and is_const(a.args[0], 1) \
+            and a.args[1].op == "fn" and a.args[1].attr == "exp":
+        return fn("softplus", a.args[1].args[0])
+    if is_zero(a) and name in ("sin", "tan", "tanh", "sqrt", "abs", "relu", "sign", "step"):
+        return a
+    return make("fn", (a,), name, a.shape)
+
+
+def sum_(a: Node, axis: int | None = None) -> Node:
+    """Sum of all entries (axis None), column sums (axis 0) or row sums (axis 1)."""
+    if a.shape == ():
+        return a
+    if len(a.shape) == 1 or (len(a.shape) == 2 and a.shape[0] == 1 and axis == 0):
+        if axis == 1:
+            _fail("sum axis=1", a)
+        if len(a.shape) == 2:  # column sums of a row are the row itself
+            return T(a)
+        axis = None
+    if axis is None:
+        if is_zero(a):
+            return const(0)
+        if a.op == "ones":
+            return numel(shape_numel(a.shape))
+        if a.op == "T":
+            return sum_(a.args[0])
+        if a.op == "mul" and a.args[0].shape == () and len(a.args) > 1:
+            scal = [f for f in a.args if f.shape == ()]
+            rest = [f for f in a.args if f.shape != ()]
+            s = ()
+            for g in rest:
+                s = broadcast_shape(s, g.shape)
+            if s == a.shape:
+                return mul(*scal, sum_(rest[0] if len(rest) == 1 else make("mul", tuple(rest), None, s)))
+        return make("sum", (a,), None, ())
+    m, n = a.shape
+    out_shape = (n,) if axis == 0 else (m,)
+    if is_zero(a):
+        return zeros(out_shape)
+    if a.op == "T":
+        return sum_(a.args[0], 1 - axis)
+    if a.op == "mul" and a.args[0].op == "const":
+        return mul(a.args[0], sum_(make("mul", a.args[1:], None, a.shape) if len(a.args) > 2 else a.args[1], axis))
+    if axis == 0 and a.op == "mul" and len(a.args) == 2 and a.args[1].op == "ones" and len(a.args[0].shape) == 1:
+        return mul(numel(m), a.args[0])  # a vector broadcast over m rows, summed over them
+    return make("sum", (a,), axis, out_shape)
+
+
+def tr(a: Node) -> Node:
+    if a.op == "eye":
+        return numel(a.shape[0])
+    if a.op == "T":
+        return tr(a.args[0])
+    if is_zero(a):
+        return const(0)
+    if a.op == "mul" and a.args[0].shape == () and all(f.shape in ((), a.shape) for f in a.args):
+        scal = [f for f in a.args if f.shape == ()]
+        rest = [f for f in a.args if f.shape != ()]
+        if rest:
+            return mul(*scal, tr(rest[0] if len(rest) == 1 else make("mul", tuple(rest), None, a.shape)))
+    return make("tr", (a,), None, ())
+
+
+def det(a: Node) -> Node:
+    if a.op == "eye":
+        return const(1)
+    if a.op == "T":
+        return det(a.args[0])
+    if a.op == "inv":
+        return pow_(det(a.args[0]), const(-1))
+    return make("det", (a,), None, ())
+
+
+def logdet(a: Node) -> Node:
+    if a.op == "eye":
+        return const(0)
+    if a.op == "T":
+        return logdet(a.args[0])
+    if a.op == "inv":
+        return neg(logdet(a.args[0]))
+    return make("logdet", (a,), None, ())
+
+
+def inv(a: Node) -> Node:
+    if a.op in ("eye",):
+        return a
+    if a.op == "inv":
+        return a.args[0]
+    if a.op == "T":
+        return T(inv(a.args[0]))
+    if a.op == "mul" and len(a.args) == 2 and a.args[0].op == "const" and a.args[0].attr != 0:
+        return mul(const(1 / a.args[0].attr), inv(a.args[1]))
+    if a.op == "diag":
+        return diag(pow_(a.args[0], const(-1)))
+    return make("inv", (a,), None, a.shape)
+
+
+def norm(a: Node) -> Node:
+    if a.op == "T":
+        return norm(a.args[0])
+    return make("norm", (a,), None, ())
+
+
+def diag(a: Node) -> Node:
+    """diag(vector) is a diagonal matrix; diag(square matrix) the vector of its diagonal."""
+    if len(a.shape) == 1:
+        if a.op == "ones":
+            return eye(a.shape[0])
+        if a.op == "vec" and a.args[0].op == "ones":
+            return eye(a.shape[0])
+        return make("diag", (a,), None, (a.shape[0], a.shape[0]))
+    if a.shape == ():
+        return a
+    if a.op == "eye":
+        return ones((a.shape[0],))
+    if a.op == "diag":
+        return a.args[0]
+    if a.op == "T":
+        return diag(a.args[0])
+    return make("diagv", (a,), None, (a.shape[0],))
+
+
+def softmax(a: Node, axis: int | None = None) -> Node:
+    return make("softmax", (a,), axis, a.shape)
+
+
+def logsumexp(a: Node, axis: int | None = None) -> Node:
+    if axis is None:
+        return make("logsumexp", (a,), None, ())
+    m, n = a.shape
+    return make("logsumexp", (a,), axis, (n,) if axis == 0 else (m,))
+
+
+def vec(a: Node) -> Node:
+    """The column-major vectorisation of a matrix (a vector or scalar unchanged)."""
+    if a.shape == () or len(a.shape) == 1:
+        return a
+    if a.shape[0] == 1:
+        return T(a)
+    if a.op == "T" and len(a.args[0].shape) == 1:
+        return a.args[0]
+    return make("vec", (a,), None, (shape_numel(a.shape),))
+
+
+def kron(a: Node, b: Node) -> Node:
+    """The Kronecker product; vectors count as one-column matrices."""
+    if a.shape == () or b.shape == ():
+        return mul(a, b)
+    if a.op == "eye" and b.op == "eye":
+        return eye(dim_mul(a.shape[0], b.shape[0]))
+    (p, q), (r, s) = as_2d(a.shape), as_2d(b.shape)
+    rows, cols = dim_mul(p, r), dim_mul(q, s)
+    if cols == 1:
+        shape = (rows,)
+    elif rows == 1:
+        shape = (1, cols)
+    else:
+        shape = (rows, cols)
+    return make("kron", (a, b), None, shape)
