@@ -81,6 +81,8 @@ class Derivative:
     @property
     def dims(self) -> tuple:
         """The derivative's shape as matcalc dimensions (ints and names)."""
+        if self.kind == "vjp":
+            return tuple(self.wrt_shape)
         if self.layout != "mixed" and len(self.out_shape) + len(self.wrt_shape) <= 2:
             return tuple(d for d in self.result.shape)
         return tuple(self.out_shape) + tuple(self.wrt_shape)
@@ -155,18 +157,16 @@ def _check_layout(layout):
         raise MatcalcError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
 
 
-def _apply_assumptions(p: Parsed, assume) -> Parsed:
-    from .assume import apply_assumptions
-    return apply_assumptions(p, assume)
-
-
-def _setup(expr: str, wrt: str, shapes, assume=None):
+def _setup(expr: str, wrt: str, shapes, assume=None, symmetric=None):
+    """(parsed expression, the variable node, a function that applies the declared facts)."""
+    from .assume import make_rewrite, parse_facts
     _check_name(wrt, "wrt")
     parsed = parse_expr(expr, shapes, extra_vars=(wrt,))
-    if assume:
-        parsed = _apply_assumptions(parsed, assume)
+    rewrite = make_rewrite(parse_facts(assume, symmetric), parsed.var_shapes)
+    if rewrite is not None:
+        parsed.expr = S.rebuild(parsed.expr, rewrite)
     x = S.var(wrt, parsed.var_shapes[wrt])
-    return parsed, x
+    return parsed, x, (lambda n: n if rewrite is None or n is None else S.rebuild(n, rewrite))
 
 
 def _jacobian(f: Node, x: Node):
@@ -192,12 +192,16 @@ def derive(f: Node, x: Node) -> tuple[Node, bool, Node | None]:
 
 @_guard
 def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixed",
-         assume=None) -> Derivative:
-    """First derivative of `expr` by the variable `wrt` (API.md)."""
+         assume=None, symmetric=None) -> Derivative:
+    """First derivative of `expr` by the variable `wrt` (API.md).
+
+    `symmetric`: names of square matrices that are symmetric; `assume`: facts such as
+    "rows_sum_to_one=Y" (see `matcalc.assume`)."""
     _check_layout(layout)
-    parsed, x = _setup(expr, wrt, shapes, assume)
+    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric)
     f = parsed.expr
     result, vec_form, differential = derive(f, x)
+    result, differential = facts(result), facts(differential)
     if vec_form and len(f.shape) == 1 and len(x.shape) == 1:
         vec_form = False  # the m×n Jacobian is already out_shape + wrt_shape
     if layout == "numerator" and f.shape == () and len(x.shape) == 2:
@@ -209,29 +213,31 @@ def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixe
 
 
 @_guard
-def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None) -> Derivative:
+def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, symmetric=None) -> Derivative:
     """Second derivative of a scalar `expr` by `wrt`: n×n for a vector, Kronecker form for a matrix."""
-    parsed, x = _setup(expr, wrt, shapes, assume)
+    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric)
     f = parsed.expr
     if f.shape != ():
         raise MatcalcError(f"hessian needs a scalar expression, but {parsed.text.strip()} is "
                            f"{fmt_shape(f.shape)}; use diff for a Jacobian")
-    g = reverse(f, x, S.const(1))
+    g = facts(reverse(f, x, S.const(1)))
     if x.shape == ():
         dg = forward(g, {x.attr: S.const(1)})
         h, vec_form, differential = (S.const(0) if dg is None else dg), False, None
     else:
         h, vec_form, differential = _jacobian(g, x)
         vec_form = len(x.shape) == 2
+    h, differential = facts(h), facts(differential)
     return Derivative(kind="hessian", parsed=parsed, wrt=wrt, result=h, layout="mixed",
                       out_shape=x.shape, wrt_shape=x.shape, vec_form=vec_form, differential=differential)
 
 
 @_guard
-def vjp(expr: str, wrt: str, *, upstream: str = "G", shapes: dict | None = None, assume=None) -> Derivative:
+def vjp(expr: str, wrt: str, *, upstream: str = "G", shapes: dict | None = None, assume=None,
+        symmetric=None) -> Derivative:
     """The backprop rule: the gradient of sum(upstream * expr) by `wrt`."""
     _check_name(upstream, "upstream")
-    parsed, x = _setup(expr, wrt, shapes, assume)
+    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric)
     if upstream in parsed.var_shapes and upstream != wrt and upstream in parsed.expr.vars:
         raise MatcalcError(f"the upstream gradient's name {upstream} is a variable of the expression; "
                            f"choose another with upstream=")
@@ -239,7 +245,7 @@ def vjp(expr: str, wrt: str, *, upstream: str = "G", shapes: dict | None = None,
         raise MatcalcError(f"the upstream gradient's name {upstream} is the variable itself")
     f = parsed.expr
     g = S.var(upstream, f.shape)
-    result = reverse(f, x, g)
+    result = facts(reverse(f, x, g))
     return Derivative(kind="vjp", parsed=parsed, wrt=wrt, result=result, layout="mixed",
                       out_shape=f.shape, wrt_shape=x.shape, vec_form=False, upstream=upstream)
 

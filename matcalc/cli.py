@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--quiet", "-q", action="store_true", help="print only the derivative")
         s.add_argument("--assume", action="append", metavar="FACT",
                        help="e.g. rows_sum_to_one=Y: the rows of Y sum to one (one-hot targets)")
+        s.add_argument("--symmetric", action="append", metavar="NAME",
+                       help="declare a square matrix symmetric (A = A^T)")
         if name == "diff":
             s.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
             s.add_argument("--backprop", metavar="G", help="also print the backprop rule with upstream G")
@@ -73,14 +75,14 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     expr = sys.stdin.read() if args.expr == "-" else args.expr
     shapes = _shapes(args.shape)
-    assume = args.assume
+    facts = dict(assume=args.assume, symmetric=args.symmetric)
     out = []
     if args.command == "diff":
-        d = api.diff(expr, args.wrt, shapes=shapes, layout=args.layout, assume=assume)
+        d = api.diff(expr, args.wrt, shapes=shapes, layout=args.layout, **facts)
     elif args.command == "hessian":
-        d = api.hessian(expr, args.wrt, shapes=shapes, assume=assume)
+        d = api.hessian(expr, args.wrt, shapes=shapes, **facts)
     else:
-        d = api.vjp(expr, args.wrt, upstream=args.upstream, shapes=shapes, assume=assume)
+        d = api.vjp(expr, args.wrt, upstream=args.upstream, shapes=shapes, **facts)
     if not args.quiet:
         out.append(_header(d))
     out.append(_render(d, args.format))
@@ -92,7 +94,7 @@ def run(argv: list[str]) -> int:
     if not args.quiet and args.command == "diff" and (backprop or (d.vec_form and d.out_shape != ())):
         g = backprop or "G"
         try:
-            b = api.vjp(expr, args.wrt, upstream=g, shapes=shapes, assume=assume)
+            b = api.vjp(expr, args.wrt, upstream=g, shapes=shapes, **facts)
             body = b.latex if args.format == "latex" else b.text
             lhs = f"\\frac{{\\partial L}}{{\\partial {args.wrt}}}" if args.format == "latex" else f"dL/d{args.wrt}"
             out.append(f"# backprop (upstream {g} = dL/dF): {lhs} = {body}")

@@ -191,7 +191,8 @@ def iter_vars(root: Node) -> Iterator[Node]:
             yield n
 
 
-_CATEGORY = {"const": 0, "numel": 0, "var": 1, "T": 2}
+_CATEGORY = {"const": 0, "numel": 0, "var": 1, "T": 2, "pow": 4, "mul": 5, "matmul": 5, "add": 6,
+             "K": 2, "eye": 2, "ones": 2, "zeros": 2}
 
 
 def sort_key(n: Node) -> tuple:

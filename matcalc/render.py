@@ -10,7 +10,7 @@ from functools import lru_cache
 from .expr import Node, dim_factors, postorder, size
 
 PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_POST, PREC_ATOM = 1, 2, 3, 4, 5, 6
-SHARE_MIN_SIZE = 6  # a repeated piece at least this big (in nodes) is named once
+SHARE_MIN_SIZE = 12  # a repeated piece at least this big (in nodes) is named once
 
 
 def fmt_number(v: float) -> str:

@@ -130,6 +130,24 @@ def _factor(terms: list[tuple[float, Node]], shape: tuple):
     return None
 
 
+def _merge_sums(pairs: list) -> list:
+    """c₁ sum(A, axis) + c₂ sum(B, axis) = sum(c₁A + c₂B, axis) (linearity), for equal shapes."""
+    groups: dict = {}
+    for c, b in pairs:
+        if b.op == "sum":
+            groups.setdefault((b.attr, b.args[0].shape), []).append((c, b))
+    if all(len(g) < 2 for g in groups.values()):
+        return pairs
+    out = [(c, b) for c, b in pairs if b.op != "sum"]
+    for (axis, _), g in groups.items():
+        if len(g) == 1:
+            out.extend(g)
+        else:
+            merged = sum_(add(*[_scale(c, b.args[0]) for c, b in g]), axis)
+            out.append(_split_coef(merged))
+    return out
+
+
 def add(*terms: Node) -> Node:
     """Sum with broadcasting; like terms collected, constants folded, zeros dropped."""
     flat: list[Node] = []
@@ -155,7 +173,7 @@ def add(*terms: Node) -> Node:
             coefs[id(b)] = [c, b]
         else:
             slot[0] += c
-    pairs = [(c, b) for c, b in coefs.values() if c != 0]
+    pairs = _merge_sums([(c, b) for c, b in coefs.values() if c != 0])
     if total != 0:
         pairs.append((total, const(1)))
     if not pairs:
@@ -166,8 +184,17 @@ def add(*terms: Node) -> Node:
     if factored is not None:
         return factored
     out = [_scale(c, b) for c, b in pairs]
-    out.sort(key=lambda t: (_split_coef(t)[0] < 0, sort_key(t)))
+    out.sort(key=_term_key)
     return make("add", tuple(out), None, shape)
+
+
+_TERM_RANK = {"matmul": 0, "mul": 0, "var": 2, "T": 2, "const": 3}
+
+
+def _term_key(t: Node) -> tuple:
+    """Order of a sum's terms: positive before negative, products before leaves (X W + b)."""
+    c, b = _split_coef(t)
+    return (c < 0, _TERM_RANK.get(b.op, 1), sort_key(b))
 
 
 def neg(a: Node) -> Node:
@@ -184,6 +211,10 @@ def bcast(t: Node, shape: tuple) -> Node:
         return t
     if t.op == "const":
         return const(t.attr) if shape == () else (ones(shape) if t.attr == 1 else make("mul", (t, ones(shape)), None, shape))
+    if len(t.shape) == 1 and len(shape) == 2:  # v over the rows of an m×n matrix: 1_m vᵀ
+        return matmul(ones((shape[0],)), T(t))
+    if len(t.shape) == 2 and t.shape[0] == 1 and len(shape) == 2:
+        return matmul(ones((shape[0],)), t)
     return mul(t, ones(shape))
 
 
@@ -261,6 +292,13 @@ def mul(*factors: Node) -> Node:
                 s = broadcast_shape(s, g.shape)
         return s
 
+    for i, f in enumerate(others):  # exp(z) * sigmoid(-z) = sigmoid(z)
+        if f.op == "fn" and f.attr == "sigmoid":
+            for j, g in enumerate(others):
+                if g is not None and g.op == "fn" and g.attr == "exp" and g.args[0] is neg(f.args[0]):
+                    others[i], others[j] = fn("sigmoid", g.args[0]), None
+                    break
+    others = [f for f in others if f is not None]
     for i, f in enumerate(others):  # ones(m) @ v.T (v over rows) is v where another factor spans the shape
         v = _row_broadcast(f)
         if v is not None and rest_shape(i) == shape:
@@ -306,6 +344,8 @@ def pow_(a: Node, b: Node) -> Node:
                 pass
         if is_ones(a):
             return a
+        if e == -1 and _one_plus_exp(a) is not None:  # 1 / (1 + exp(u)) = sigmoid(-u)
+            return fn("sigmoid", neg(_one_plus_exp(a)))
         if a.op == "pow" and a.args[1].op == "const" and float(e).is_integer():
             return pow_(a.args[0], const(a.args[1].attr * e))
         if a.op == "mul" and float(e).is_integer() and a.args[0].op == "const":
@@ -457,12 +497,26 @@ def fn(name: str, a: Node) -> Node:
             return a.args[0]
         if name == inner and name in ("abs", "relu", "sign", "step"):
             return a
-    if name == "log" and a.op == "add" and len(a.args) == 2 and is_const(a.args[0], 1) \
-            and a.args[1].op == "fn" and a.args[1].attr == "exp":
-        return fn("softplus", a.args[1].args[0])
+    u = _one_plus_exp(a)
+    if name == "log" and u is not None:  # log(1 + exp(u)) = softplus(u)
+        return fn("softplus", u)
+    if name == "log" and a.op == "softmax":  # log softmax(z) = z − logsumexp(z)
+        z, axis = a.args[0], a.attr
+        lse = logsumexp(z, axis)
+        return sub(z, matmul(lse, T(ones((z.shape[1],)))) if axis == 1 else lse)
     if is_zero(a) and name in ("sin", "tan", "tanh", "sqrt", "abs", "relu", "sign", "step"):
         return a
     return make("fn", (a,), name, a.shape)
+
+
+def _one_plus_exp(a: Node):
+    """u if a is 1 + exp(u), else None."""
+    if a.op == "add" and len(a.args) == 2:
+        c = [t for t in a.args if is_const(t, 1)]
+        e = [t for t in a.args if t.op == "fn" and t.attr == "exp"]
+        if c and e:
+            return e[0].args[0]
+    return None
 
 
 def sum_(a: Node, axis: int | None = None) -> Node:
@@ -499,8 +553,8 @@ def sum_(a: Node, axis: int | None = None) -> Node:
         return sum_(a.args[0], 1 - axis)
     if a.op == "mul" and a.args[0].op == "const":
         return mul(a.args[0], sum_(make("mul", a.args[1:], None, a.shape) if len(a.args) > 2 else a.args[1], axis))
-    if axis == 0 and a.op == "mul" and len(a.args) == 2 and a.args[1].op == "ones" and len(a.args[0].shape) == 1:
-        return mul(numel(m), a.args[0])  # a vector broadcast over m rows, summed over them
+    if axis == 0 and _row_broadcast(a) is not None:
+        return mul(numel(m), _row_broadcast(a))  # a vector repeated down m rows, summed over them
     return make("sum", (a,), axis, out_shape)
 
 
@@ -615,3 +669,29 @@ def kron(a: Node, b: Node) -> Node:
     else:
         shape = (rows, cols)
     return make("kron", (a, b), None, shape)
+
+
+# ----------------------------------------------------------------------------- rebuilding
+
+_REBUILD = {
+    "add": lambda n, a: add(*a), "mul": lambda n, a: mul(*a), "matmul": lambda n, a: matmul(*a),
+    "pow": lambda n, a: pow_(*a), "T": lambda n, a: T(a[0]), "fn": lambda n, a: fn(n.attr, a[0]),
+    "sum": lambda n, a: sum_(a[0], n.attr), "tr": lambda n, a: tr(a[0]), "det": lambda n, a: det(a[0]),
+    "logdet": lambda n, a: logdet(a[0]), "inv": lambda n, a: inv(a[0]), "norm": lambda n, a: norm(a[0]),
+    "diag": lambda n, a: diag(a[0]), "diagv": lambda n, a: diag(a[0]),
+    "softmax": lambda n, a: softmax(a[0], n.attr), "logsumexp": lambda n, a: logsumexp(a[0], n.attr),
+    "vec": lambda n, a: vec(a[0]), "kron": lambda n, a: kron(*a),
+}
+
+
+def rebuild(root: Node, rewrite) -> Node:
+    """`root` with every node n replaced by rewrite(n) (None: keep), rebuilt bottom-up through
+    the smart constructors so that the result is canonical again."""
+    from .expr import postorder
+    new: dict[int, Node] = {}
+    for n in postorder(root):
+        args = [new[id(a)] for a in n.args]
+        m = n if all(x is y for x, y in zip(args, n.args)) else _REBUILD[n.op](n, args)
+        r = rewrite(m)
+        new[id(n)] = m if r is None else r
+    return new[id(root)]
