@@ -122,6 +122,16 @@ class Derivative:
     def differential_text(self) -> str | None:
         return None if self.differential is None else "dF = " + to_text(self.differential, share=False)
 
+    def to_python(self, backend: str = "numpy", name: str = "derivative") -> str:
+        """Source of a standalone function of the variables computing this derivative."""
+        from .codegen import generate
+        return _guard(generate)(self, backend, name)
+
+    def compile(self, backend: str = "numpy"):
+        """A callable (keyword arguments or a dict of values) computing this derivative."""
+        from .codegen import compile_function
+        return _guard(compile_function)(self, backend)
+
     def _lhs(self) -> str:
         from .render import _latex_symbol
         x = _latex_symbol(self.wrt)

@@ -1,0 +1,305 @@
+"""Code generation: a derivative as the source of a standalone numpy / torch / jax function.
+
+Each distinct subexpression used more than once is computed once (the graph is interned);
+`diag(v) @ A` becomes `v[:, None] * A`, and a Kronecker or commutation matrix that multiplies
+something is applied by reshaping, never built.
+"""
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+from .expr import Node, dim_factors, postorder
+
+_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "torch", "jnp", "jax", "derivative"}
+
+_NP_FN = {
+    "exp": "{ns}.exp({x})", "log": "{ns}.log({x})", "sin": "{ns}.sin({x})", "cos": "{ns}.cos({x})",
+    "tan": "{ns}.tan({x})", "tanh": "{ns}.tanh({x})", "sigmoid": "_sigmoid({x})",
+    "relu": "{ns}.maximum({x}, 0.0)", "abs": "{ns}.abs({x})", "sqrt": "{ns}.sqrt({x})",
+    "softplus": "{ns}.logaddexp(0.0, {x})", "sign": "{ns}.sign({x})", "step": "(({x}) > 0) * 1.0",
+}
+
+BACKENDS = {
+    "numpy": dict(ns="np", imports="import numpy as np", asarray="np.asarray({x}, dtype=float)", fn=_NP_FN,
+                  slogdet="np.linalg.slogdet({x})[1]", det="np.linalg.det({x})", inv="np.linalg.inv({x})",
+                  norm="np.linalg.norm({x})", trace="np.trace({x})", diag="np.diag({x})", outer="np.outer({a}, {b})",
+                  kron="np.kron({a}, {b})", eye="np.eye({n})", ones="np.ones(({dims}))", zeros="np.zeros(({dims}))",
+                  sum="np.sum({x})", sum_axis="np.sum({x}, axis={axis})", max_axis="np.max({x}, axis={axis}, keepdims=True)",
+                  freshape="{x}.reshape(({dims}), order='F')", vec="{x}.reshape(-1, order='F')", T="{x}.T"),
+    "torch": dict(ns="torch", imports="import torch", asarray="torch.as_tensor({x}, dtype=torch.float64)",
+                  fn={**_NP_FN, "sigmoid": "torch.sigmoid({x})", "relu": "torch.relu({x})",
+                      "softplus": "torch.nn.functional.softplus({x})", "step": "(({x}) > 0).to(torch.float64)"},
+                  slogdet="torch.linalg.slogdet({x})[1]", det="torch.linalg.det({x})", inv="torch.linalg.inv({x})",
+                  norm="torch.linalg.norm({x})", trace="torch.trace({x})", diag="torch.diag({x})",
+                  outer="torch.outer({a}, {b})", kron="torch.kron(({a}).contiguous(), ({b}).contiguous())", eye="torch.eye({n}, dtype=torch.float64)",
+                  ones="torch.ones(({dims}), dtype=torch.float64)", zeros="torch.zeros(({dims}), dtype=torch.float64)",
+                  sum="torch.sum({x})", sum_axis="torch.sum({x}, dim={axis})",
+                  max_axis="torch.amax({x}, dim={axis}, keepdim=True)",
+                  freshape="_freshape({x}, ({dims}))", vec="{x}.T.reshape(-1)", T="{x}.T"),
+    "jax": dict(ns="jnp", imports="import jax\nimport jax.numpy as jnp", asarray="jnp.asarray({x}, dtype=jnp.float64)",
+                fn={**_NP_FN, "sigmoid": "jax.nn.sigmoid({x})", "softplus": "jax.nn.softplus({x})"},
+                slogdet="jnp.linalg.slogdet({x})[1]", det="jnp.linalg.det({x})", inv="jnp.linalg.inv({x})",
+                norm="jnp.linalg.norm({x})", trace="jnp.trace({x})", diag="jnp.diag({x})", outer="jnp.outer({a}, {b})",
+                kron="jnp.kron({a}, {b})", eye="jnp.eye({n})", ones="jnp.ones(({dims}))", zeros="jnp.zeros(({dims}))",
+                sum="jnp.sum({x})", sum_axis="jnp.sum({x}, axis={axis})",
+                max_axis="jnp.max({x}, axis={axis}, keepdims=True)",
+                freshape="{x}.reshape(({dims}), order='F')", vec="{x}.T.reshape(-1)", T="{x}.T"),
+}
+
+_HELPERS = {
+    "_sigmoid": "def _sigmoid(z):\n    return 0.5 * (1.0 + {ns}.tanh(0.5 * z))\n",
+    "_softmax": ("def _softmax(z, axis=None):\n"
+                 "    if axis is None:\n        e = {ns}.exp(z - z.max())\n        return e / e.sum()\n"
+                 "    e = {ns}.exp(z - {max_axis_z})\n    return e / {sum_keep}\n"),
+    "_logsumexp": ("def _logsumexp(z, axis=None):\n"
+                   "    if axis is None:\n        c = z.max()\n        return {ns}.log({ns}.exp(z - c).sum()) + c\n"
+                   "    c = {max_axis_z}\n    return ({ns}.log({sum_keep_c}) + c).reshape(-1)\n"),
+    "_kron_apply": ("def _kron_apply(a, b, m):\n"
+                    "    # (a ⊗ b) @ m without building a ⊗ b\n"
+                    "    a = a.reshape(a.shape[0], -1) if a.ndim == 2 else a.reshape(-1, 1)\n"
+                    "    b = b.reshape(b.shape[0], -1) if b.ndim == 2 else b.reshape(-1, 1)\n"
+                    "    vec = m.ndim == 1\n    m = m.reshape(m.shape[0], -1)\n"
+                    "    m3 = m.reshape(a.shape[1], b.shape[1], m.shape[1])\n"
+                    "    out = {ns}.einsum('aj,bi,jik->abk', a, b, m3).reshape(a.shape[0] * b.shape[0], m.shape[1])\n"
+                    "    return out.reshape(-1) if vec else out\n"),
+    "_comm_apply": ("def _comm_apply(p, q, m):\n"
+                    "    # K(p, q) @ m without building K: rows of vec(X) become rows of vec(X.T)\n"
+                    "    vec = m.ndim == 1\n    m = m.reshape(m.shape[0], -1)\n"
+                    "    out = m.reshape(q, p, m.shape[1]).transpose(1, 0, 2).reshape(p * q, m.shape[1])\n"
+                    "    return out.reshape(-1) if vec else out\n"),
+    "_commutation": ("def _commutation(p, q):\n"
+                     "    return _comm_apply(p, q, {eye_pq})\n"),
+    "_freshape": ("def _freshape(x, shape):\n"
+                  "    # column-major reshape\n"
+                  "    return x.T.reshape(tuple(reversed(shape))).permute(*reversed(range(len(shape))))\n"),
+}
+_HELPER_DEPS = {"_commutation": ["_comm_apply"]}
+
+
+class CodeGen:
+    """Emits straight-line code for one expression graph, one temporary per shared node."""
+
+    def __init__(self, backend: str = "numpy"):
+        if backend not in BACKENDS:
+            from .errors import MatcalcError
+            raise MatcalcError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        self.backend = backend
+        self.b = BACKENDS[backend]
+        self.helpers: set[str] = set()
+        self.lines: list[str] = []
+        self.code: dict[int, str] = {}
+        self.ntemp = 0
+        self.names: dict[str, str] = {}      # variable -> identifier in the generated code
+        self.dim_names: dict[str, str] = {}  # dimension -> identifier
+
+    def set_names(self, variables, dims):
+        """Identifiers for variables and dimensions that clash with nothing in the generated code."""
+        for v in variables:
+            self.names[v] = v + "_" if v in _RESERVED or v.startswith("_") else v
+        taken = set(self.names.values()) | _RESERVED
+        for d in dims:
+            self.dim_names[d] = d if d not in taken else "dim_" + d
+
+    def f(self, key: str, **kw) -> str:
+        return self.b[key].format(ns=self.b["ns"], **kw)
+
+    def dim(self, d) -> str:
+        parts = [self.dim_names.get(x, x) if isinstance(x, str) else str(x) for x in dim_factors(d)]
+        return parts[0] if len(parts) == 1 else "(" + " * ".join(parts) + ")"
+
+    def dims(self, shape) -> str:
+        return ", ".join(self.dim(d) for d in shape) + ("," if len(shape) == 1 else "")
+
+    def helper(self, name: str) -> str:
+        self.helpers.add(name)
+        for dep in _HELPER_DEPS.get(name, ()):
+            self.helpers.add(dep)
+        return name
+
+    def emit(self, root: Node) -> str:
+        order = postorder(root)
+        uses: dict[int, int] = {}
+        for n in order:
+            for a in n.args:
+                uses[id(a)] = uses.get(id(a), 0) + 1
+        for n in order:
+            if n.op == "var":
+                self.code[id(n)] = self.names.get(n.attr, n.attr)
+                continue
+            c = self.node(n)
+            if n is not root and n.args and (uses.get(id(n), 0) > 1 or len(c) > 120):
+                self.ntemp += 1
+                name = f"_t{self.ntemp}"
+                self.lines.append(f"{name} = {c}")
+                c = name
+            self.code[id(n)] = c
+        return self.code[id(root)]
+
+    def c(self, n: Node) -> str:
+        s = self.code[id(n)]
+        return s if s.replace("_", "").replace(".", "").isalnum() else f"({s})"
+
+    # ---- operators
+    def node(self, n: Node) -> str:
+        op = n.op
+        if op == "const":
+            return repr(float(n.attr))
+        if op == "numel":
+            return f"float({self.dim(n.attr)})"
+        if op == "eye":
+            return self.f("eye", n=self.dim(n.shape[0]))
+        if op in ("ones", "zeros"):
+            return self.f(op, dims=self.dims(n.shape))
+        if op == "K":
+            return f"{self.helper('_commutation')}({self.dim(n.attr[0])}, {self.dim(n.attr[1])})"
+        if op == "add":
+            return " + ".join(self.c(a) for a in n.args)
+        if op == "mul":
+            return " * ".join(self.c(a) for a in n.args)
+        if op == "pow":
+            base, e = n.args
+            if e.op == "const" and e.attr == -1:
+                return f"1.0 / {self.c(base)}"
+            return f"{self.c(base)} ** {self.c(e)}"
+        if op == "matmul":
+            return self.matmul(n.args)
+        if op == "T":
+            return self.f("T", x=self.c(n.args[0])) if len(n.args[0].shape) == 2 and n.args[0].shape[0] != 1 else self.code[id(n.args[0])]
+        if op == "fn":
+            if n.attr == "sigmoid" and self.backend == "numpy":
+                self.helper("_sigmoid")
+            return self.b["fn"][n.attr].format(ns=self.b["ns"], x=self.code[id(n.args[0])])
+        x = self.code[id(n.args[0])] if n.args else ""
+        if op == "sum":
+            return self.f("sum", x=x) if n.attr is None else self.f("sum_axis", x=x, axis=n.attr)
+        if op == "tr":
+            return self.f("trace", x=x)
+        if op == "det":
+            return self.f("det", x=x)
+        if op == "logdet":
+            return self.f("slogdet", x=x)
+        if op == "inv":
+            return self.f("inv", x=x)
+        if op == "norm":
+            return self.f("norm", x=x)
+        if op in ("diag", "diagv"):
+            return self.f("diag", x=x)
+        if op == "softmax":
+            return f"{self.helper('_softmax')}({x}, axis={n.attr})"
+        if op == "logsumexp":
+            return f"{self.helper('_logsumexp')}({x}, axis={n.attr})"
+        if op == "vec":
+            return self.f("vec", x=self.c(n.args[0]))
+        if op == "kron":
+            a, b = (self.code[id(y)] if len(y.shape) == 2 else f"{self.c(y)}.reshape(-1, 1)" for y in n.args)
+            out = self.f("kron", a=a, b=b)
+            return out if len(n.shape) == 2 else f"{out}.reshape(-1)"
+        raise NotImplementedError(op)  # pragma: no cover - every operator is listed above
+
+    def matmul(self, fs) -> str:
+        """A product folded left to right, applying diag / kron / commutation factors."""
+        from .simplify import _chain_shape
+        acc, acc_node = None, None
+        for i, f in enumerate(fs):
+            acc_shape = _chain_shape(list(fs[:i])) if i else None
+            if acc is None:
+                acc, acc_node = self.code[id(f)], f
+                continue
+            if acc_node is not None and acc_node.op == "diag":
+                v = self.c(acc_node.args[0])
+                acc = f"{v}[:, None] * {self.c(f)}" if len(f.shape) == 2 else f"{v} * {self.c(f)}"
+            elif acc_node is not None and acc_node.op == "kron":
+                a, b = acc_node.args
+                acc = f"{self.helper('_kron_apply')}({self.code[id(a)]}, {self.code[id(b)]}, {self.code[id(f)]})"
+            elif acc_node is not None and acc_node.op == "K":
+                p, q = acc_node.attr
+                acc = f"{self.helper('_comm_apply')}({self.dim(p)}, {self.dim(q)}, {self.code[id(f)]})"
+            elif f.op == "diag":
+                acc = f"({acc}) * {self.c(f.args[0])}"
+            elif len(acc_shape) == 1 and len(f.shape) == 2 and f.shape[0] == 1:
+                acc = self.f("outer", a=acc, b=self.code[id(f)])
+            else:
+                acc = f"({acc}) @ {self.c(f)}" if acc_node is None else f"{self.c(acc_node)} @ {self.c(f)}"
+            acc_node = None
+        return acc
+
+
+def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
+    """The source of a standalone function computing the derivative `d` (as d.evaluate does)."""
+    g = CodeGen(backend)
+    root = d.result
+    var_shapes = dict(d.parsed.var_shapes)
+    if d.upstream is not None:
+        var_shapes[d.upstream] = d.out_shape
+    used = _params(d, var_shapes)
+    g.set_names(used, sorted(_dims_in(root) | {x for v in used for s in var_shapes[v] for x in dim_factors(s)
+                                              if isinstance(x, str)}))
+    body_expr = g.emit(root)
+    what = re.sub(r"[^ -~]|[\\\"]", "?", d.parsed.text.strip())[:200]
+    lines = [f"def {name}({', '.join(g.names[v] for v in used)}):",
+             f'    """{d.kind} of {what} by {d.wrt} (generated by matcalc)."""']
+    bound = set()
+    for v in used:
+        lines.append(f"    {g.names[v]} = {g.f('asarray', x=g.names[v])}")
+    for v in used:
+        for axis, dimv in enumerate(var_shapes[v]):
+            if isinstance(dimv, str) and dimv not in bound:
+                lines.append(f"    {g.dim_names[dimv]} = {g.names[v]}.shape[{axis}]")
+                bound.add(dimv)
+    needed = _dims_in(root) - bound
+    if needed:
+        raise_line = f"    raise ValueError('cannot tell the size of {', '.join(sorted(needed))} from the arguments')"
+        lines.append(raise_line)
+    lines += [f"    {ln}" for ln in g.lines]
+    if d.vec_form:
+        shape = ", ".join(g.dim(x) for x in tuple(d.out_shape) + tuple(d.wrt_shape))
+        body_expr = g.f("freshape", x=f"({body_expr})", dims=shape + ("," if "," not in shape else ""))
+        if backend == "torch":
+            g.helper("_freshape")
+    lines.append(f"    return {body_expr}")
+    fmt = dict(ns=g.b["ns"], max_axis_z=g.f("max_axis", x="z", axis="axis"),
+               sum_keep=g.f("max_axis", x="e", axis="axis").replace("max", "sum").replace("amax", "sum"),
+               sum_keep_c=g.f("max_axis", x=f"{g.b['ns']}.exp(z - c)", axis="axis").replace("max", "sum").replace("amax", "sum"),
+               eye_pq=g.f("eye", n="p * q"))
+    helpers = [_HELPERS[h].format(**fmt) for h in sorted(g.helpers, key=lambda h: (h != "_comm_apply", h))]
+    return "\n".join([g.b["imports"], "", ""] + ([*helpers, ""] if helpers else []) + lines) + "\n"
+
+
+def _params(d, var_shapes: dict) -> list[str]:
+    """The generated function's parameters: the expression's variables, the variable, the upstream."""
+    names = (d.parsed.expr.vars | d.result.vars | {d.wrt} | ({d.upstream} if d.upstream else set()))
+    return sorted(names & set(var_shapes))
+
+
+def _dims_in(root: Node) -> set[str]:
+    out = set()
+    for n in postorder(root):
+        for d in list(n.shape) + ([n.attr] if n.op in ("numel",) else list(n.attr) if n.op == "K" else []):
+            for f in dim_factors(d):
+                if isinstance(f, str):
+                    out.add(f)
+    return out
+
+
+def compile_function(d, backend: str = "numpy"):
+    """A callable computing the derivative; call it with keyword arguments or a dict of values."""
+    src = generate(d, backend)
+    namespace: dict = {}
+    # The source is matcalc's own output: identifiers are validated names (renamed away from
+    # keywords and builtins) and numbers; no text of the input is executed.
+    exec(compile(src, f"<matcalc {backend}>", "exec"), namespace)
+    fn = namespace["derivative"]
+    var_shapes = dict(d.parsed.var_shapes)
+    if d.upstream is not None:
+        var_shapes[d.upstream] = d.out_shape
+    used = _params(d, var_shapes)
+
+    def call(values=None, **kw):
+        vals = dict(values or {}, **kw)
+        return fn(*[vals[v] for v in used])
+
+    call.source = src
+    call.__doc__ = fn.__doc__
+    return call
