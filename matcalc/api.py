@@ -122,6 +122,30 @@ class Derivative:
     def differential_text(self) -> str | None:
         return None if self.differential is None else "dF = " + to_text(self.differential, share=False)
 
+    @property
+    def unicode(self) -> str:
+        """The derivative in terminal-friendly notation: `2 Xᵀ (X w − y)`."""
+        from .render import to_unicode
+        return to_unicode(self.result)
+
+    def to_json(self) -> dict:
+        """The derivative, its shape, the inferred shapes and the LaTeX together (for tools)."""
+        from .expr import fmt_dim
+        return {"kind": self.kind, "expr": self.parsed.text, "wrt": self.wrt, "layout": self.layout,
+                "text": self.text, "latex": self.latex, "unicode": self.unicode,
+                "shape": [fmt_dim(d) for d in self.dims], "variables": self.variable_shapes,
+                "vec_jacobian": self.vec_form, "differential": self.differential_text}
+
+    @_guard
+    def check(self, seed: int = 0, exact: bool | None = None):
+        """Compare with central finite differences at random values of the inferred shapes; with
+        `exact` (default: when the problem is tiny) also exactly with sympy. Returns a CheckResult."""
+        from .verify import check
+        from .expr import postorder
+        if exact is None:
+            exact = len(postorder(self.result)) + len(postorder(self.parsed.expr)) < 60
+        return check(self, seed=seed, exact=exact)
+
     def to_python(self, backend: str = "numpy", name: str = "derivative") -> str:
         """Source of a standalone function of the variables computing this derivative."""
         from .codegen import generate

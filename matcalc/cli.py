@@ -44,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("wrt", metavar="WRT", help="the variable, e.g. w")
         s.add_argument("--shape", action="append", metavar="NAME=DIMS",
                        help="a variable's shape: X=m,n (matrix), w=n (vector), c= (scalar)")
-        s.add_argument("--format", choices=("latex", "text"), default="latex")
+        s.add_argument("--format", choices=("latex", "text", "unicode", "json"), default="latex")
+        s.add_argument("--check", action="store_true",
+                       help="verify against finite differences (and exactly with sympy when small)")
+        s.add_argument("--emit", choices=("numpy", "torch", "jax"),
+                       help="print the source of a function computing the derivative")
         s.add_argument("--quiet", "-q", action="store_true", help="print only the derivative")
         s.add_argument("--assume", action="append", metavar="FACT",
                        help="e.g. rows_sum_to_one=Y: the rows of Y sum to one (one-hot targets)")
@@ -59,7 +63,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _render(d, fmt: str) -> str:
-    return d.latex if fmt == "latex" else d.text
+    if fmt == "json":
+        import json
+        return json.dumps(d.to_json(), ensure_ascii=False, indent=1)
+    return {"latex": d.latex, "text": d.text, "unicode": d.unicode}[fmt] if fmt != "latex" else d.latex
 
 
 def _header(d) -> str:
@@ -83,6 +90,12 @@ def run(argv: list[str]) -> int:
         d = api.hessian(expr, args.wrt, shapes=shapes, **facts)
     else:
         d = api.vjp(expr, args.wrt, upstream=args.upstream, shapes=shapes, **facts)
+    if args.emit:
+        print(d.to_python(args.emit), end="")
+        return 0
+    if args.format == "json":
+        print(_render(d, "json"))
+        return 0
     if not args.quiet:
         out.append(_header(d))
     out.append(_render(d, args.format))
@@ -95,13 +108,18 @@ def run(argv: list[str]) -> int:
         g = backprop or "G"
         try:
             b = api.vjp(expr, args.wrt, upstream=g, shapes=shapes, **facts)
-            body = b.latex if args.format == "latex" else b.text
-            lhs = f"\\frac{{\\partial L}}{{\\partial {args.wrt}}}" if args.format == "latex" else f"dL/d{args.wrt}"
+            body = _render(b, args.format)
+            lhs = f"\\frac{{\\partial L}}{{\\partial {args.wrt}}}" if args.format == "latex" else f"∂L/∂{args.wrt}" if args.format == "unicode" else f"dL/d{args.wrt}"
             out.append(f"# backprop (upstream {g} = dL/dF): {lhs} = {body}")
         except MatcalcError:
             pass
+    status = 0
+    if args.check:
+        result = d.check()
+        out.append(f"# check: {result}")
+        status = 0 if result.ok else 1
     print("\n".join(out))
-    return 0
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

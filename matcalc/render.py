@@ -143,8 +143,8 @@ class TextPrinter(_Base):
             s, p = self.render(f)
             if parts and p <= PREC_MUL and not (scalar_so_far and f.op == "matmul"):
                 s = self.paren(s)
-            elif not parts and p < PREC_MUL:
-                s = self.paren(s)
+            elif not parts and (p < PREC_MUL or (p == PREC_MUL and f.shape != () and abs(coef) == 1)):
+                s = self.paren(s)  # (A @ B) * C: correct without, but clearer with
             parts.append(s)
             scalar_so_far = scalar_so_far and f.shape == ()
         if abs(coef) != 1 or not parts:
@@ -168,7 +168,7 @@ class TextPrinter(_Base):
 
     def _print_matmul(self, n):
         fs = self.untransposed(n)
-        parts = [self.at(f, PREC_MUL if i == 0 else PREC_NEG) for i, f in enumerate(fs or n.args)]
+        parts = [self.at(f, PREC_MUL + (f.op == "mul") if i == 0 else PREC_NEG) for i, f in enumerate(fs or n.args)]
         if fs:
             return f"({' @ '.join(parts)}).T", PREC_POST
         return " @ ".join(parts), PREC_MUL
@@ -431,3 +431,93 @@ def to_latex(node: Node, share: bool = True) -> str:
         inner = latex_printer({k: v for k, v in names.items() if k != id(s)})
         defs.append(f"{_latex_symbol(names[id(s)])} = {inner.render(s)[0]}")
     return body + ",\\quad \\text{where } " + ",\\; ".join(defs)
+
+
+# ----------------------------------------------------------------------------- unicode
+
+_SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+class UnicodePrinter(TextPrinter):
+    """Readable in a terminal: `2 Xᵀ (X w − y)`, `⊙`, `⊗`, `⁻¹`; not meant to be parsed."""
+
+    def dim(self, d) -> str:
+        return "·".join(str(f) for f in dim_factors(d))
+
+    def _print_eye(self, n):
+        return f"I_{self.dim(n.shape[0])}", PREC_ATOM
+
+    def _print_ones(self, n):
+        return f"1_{'×'.join(self.dim(d) for d in n.shape)}", PREC_ATOM
+
+    def _print_zeros(self, n):
+        return f"0_{'×'.join(self.dim(d) for d in n.shape)}", PREC_ATOM
+
+    def _print_K(self, n):
+        return f"K_{self.dim(n.attr[0])},{self.dim(n.attr[1])}", PREC_ATOM
+
+    def _print_numel(self, n):
+        return self.dim(n.attr), PREC_ATOM
+
+    def _print_add(self, n):
+        return super()._print_add(n)[0].replace(" - ", " − "), PREC_ADD
+
+    def _print_mul(self, n):
+        coef, factors = _coef_split(n)
+        num = [f for f in factors if not (f.op == "pow" and f.args[1].op == "const" and f.args[1].attr < 0)]
+        den = [f for f in factors if f not in num]
+        scal = [self.at(f, PREC_POW) for f in num if f.shape == ()]
+        arr = [self.at(f, PREC_POW if len(num) > 1 else PREC_MUL) for f in num if f.shape != ()]
+        body = " ".join(([fmt_number(abs(coef))] if abs(coef) != 1 else []) + scal)
+        if arr:
+            body = (body + " " if body else "") + " ⊙ ".join(arr)
+        if den:
+            dens = [self.at(f.args[0], PREC_POST) if f.args[1].attr == -1
+                    else f"{self.at(f.args[0], PREC_POST)}^{fmt_number(-f.args[1].attr)}" for f in den]
+            body = f"{body or '1'} / {' '.join(dens) if len(dens) == 1 else '(' + ' '.join(dens) + ')'}"
+        return ("−" + body if coef < 0 else body), PREC_MUL
+
+    def _print_pow(self, n):
+        base, e = n.args
+        if e.op == "const" and float(e.attr).is_integer():
+            return f"{self.at(base, PREC_POST)}{fmt_number(e.attr).translate(_SUP)}", PREC_POW
+        return f"{self.at(base, PREC_POST)}^{self.at(e, PREC_ATOM)}", PREC_POW
+
+    def _print_matmul(self, n):
+        fs = self.untransposed(n)
+        s = " ".join(self.at(f, PREC_NEG) for f in (fs or n.args))
+        return (f"({s})ᵀ", PREC_POST) if fs else (s, PREC_MUL)
+
+    def _print_T(self, n):
+        a = n.args[0]
+        if a.op == "inv":
+            return f"{self.at(a.args[0], PREC_ATOM)}⁻ᵀ", PREC_POST
+        return self.at(a, PREC_POST) + "ᵀ", PREC_POST
+
+    def _print_inv(self, n):
+        return f"{self.at(n.args[0], PREC_ATOM)}⁻¹", PREC_POST
+
+    def _print_kron(self, n):
+        return " ⊗ ".join(self.at(a, PREC_NEG) for a in n.args), PREC_MUL
+
+    def _print_norm(self, n):
+        return f"‖{self.render(n.args[0])[0]}‖", PREC_ATOM
+
+    def _print_fn(self, n):
+        name = {"sigmoid": "σ"}.get(n.attr, n.attr)
+        return f"{name}({self.render(n.args[0])[0]})", PREC_ATOM
+
+    def _print_dvar(self, n):
+        return "d" + n.attr, PREC_ATOM
+
+
+def to_unicode(node: Node) -> str:
+    """The node in terminal-friendly notation (Xᵀ, ⊙, ⊗, ⁻¹), with `where` lines."""
+    shared = shared_nodes(node)
+    names = dict(zip((id(s) for s in shared), _binding_names(node, len(shared))))
+    body = UnicodePrinter(names).render(node)[0]
+    if not shared:
+        return body
+    defs = [f"{names[id(s)]} = {UnicodePrinter({k: v for k, v in names.items() if k != id(s)}).render(s)[0]}"
+            for s in shared]
+    return body + "  where " + "; ".join(defs)

@@ -1,0 +1,200 @@
+"""The exact check: the expression written out entry by entry on matrices of scalar symbols,
+differentiated by sympy, compared with matcalc's derivative at an exact rational point."""
+from __future__ import annotations
+
+import random
+
+import sympy as sp
+
+from .expr import Node, dim_factors, postorder
+
+_FN = {
+    "exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "tanh": sp.tanh,
+    "sigmoid": lambda x: 1 / (1 + sp.exp(-x)), "relu": lambda x: sp.Max(x, 0), "abs": sp.Abs,
+    "sqrt": sp.sqrt, "softplus": lambda x: sp.log(1 + sp.exp(x)), "sign": sp.sign,
+    "step": lambda x: sp.Heaviside(x, 0),
+}
+
+
+def _size(d, sizes) -> int:
+    k = 1
+    for f in dim_factors(d):
+        k *= sizes[f] if isinstance(f, str) else f
+    return k
+
+
+def _two_d(shape, sizes):
+    if shape == ():
+        return (1, 1)
+    if len(shape) == 1:
+        return (_size(shape[0], sizes), 1)
+    return (_size(shape[0], sizes), _size(shape[1], sizes))
+
+
+def _as_matrix(v, node_shape, target_shape, sizes) -> sp.Matrix:
+    """v (of node_shape) broadcast to the 2-D form of target_shape."""
+    r, c = _two_d(target_shape, sizes)
+    if not isinstance(v, sp.MatrixBase):
+        return sp.Matrix(r, c, lambda i, j: v)
+    if len(node_shape) == 1 and len(target_shape) == 2:  # a vector over the rows
+        return sp.Matrix(r, c, lambda i, j: v[j, 0])
+    if v.shape == (1, c) and r != 1:
+        return sp.Matrix(r, c, lambda i, j: v[0, j])
+    return v
+
+
+def _out(m, shape):
+    return m[0, 0] if shape == () and isinstance(m, sp.MatrixBase) else m
+
+
+def interpret(root: Node, env: dict, sizes: dict):
+    """The value of `root` with sympy matrices (vectors as columns, scalars as expressions)."""
+    val: dict[int, object] = {}
+    for n in postorder(root):
+        a = [val[id(x)] for x in n.args]
+        op, sh = n.op, n.shape
+        if op == "var":
+            v = env[n.attr]
+        elif op == "const":
+            v = sp.nsimplify(n.attr)
+        elif op == "numel":
+            v = sp.Integer(_size(n.attr, sizes))
+        elif op in ("eye", "ones", "zeros"):
+            r, c = _two_d(sh, sizes)
+            v = sp.eye(r) if op == "eye" else sp.ones(r, c) if op == "ones" else sp.zeros(r, c)
+        elif op == "K":
+            p, q = _size(n.attr[0], sizes), _size(n.attr[1], sizes)
+            v = sp.zeros(p * q, p * q)
+            for i in range(p):
+                for j in range(q):
+                    v[j + q * i, i + p * j] = 1
+        elif op in ("add", "mul"):
+            ms = [_as_matrix(x, y.shape, sh, sizes) for x, y in zip(a, n.args)]
+            v = ms[0]
+            for m in ms[1:]:
+                v = v + m if op == "add" else v.multiply_elementwise(m)
+            v = _out(v, sh)
+        elif op == "pow":
+            b, e = (_as_matrix(x, y.shape, sh, sizes) for x, y in zip(a, n.args))
+            v = _out(sp.Matrix(b.shape[0], b.shape[1], lambda i, j: b[i, j] ** e[i, j]), sh)
+        elif op == "matmul":
+            v = _as_matrix(a[0], n.args[0].shape, n.args[0].shape, sizes)
+            for x, y in zip(a[1:], n.args[1:]):
+                v = v * _as_matrix(x, y.shape, y.shape, sizes)
+            v = _out(v, sh)
+        elif op == "T":
+            v = a[0].T if isinstance(a[0], sp.MatrixBase) else a[0]
+        elif op == "fn":
+            f = _FN[n.attr]
+            v = a[0].applyfunc(f) if isinstance(a[0], sp.MatrixBase) else f(a[0])
+        elif op == "sum":
+            m = _as_matrix(a[0], n.args[0].shape, n.args[0].shape, sizes)
+            if n.attr is None:
+                v = sum(m)
+            elif n.attr == 0:
+                v = sp.Matrix([sum(m[:, j]) for j in range(m.shape[1])])
+            else:
+                v = sp.Matrix([sum(m[i, :]) for i in range(m.shape[0])])
+        elif op == "tr":
+            v = a[0].trace()
+        elif op == "det":
+            v = a[0].det()
+        elif op == "logdet":
+            v = sp.log(sp.Abs(a[0].det()))
+        elif op == "inv":
+            v = a[0].inv()
+        elif op == "norm":
+            v = sp.sqrt(sum(x ** 2 for x in a[0]))
+        elif op == "diag":
+            v = sp.diag(*list(a[0]))
+        elif op == "diagv":
+            v = sp.Matrix([a[0][i, i] for i in range(a[0].shape[0])])
+        elif op in ("softmax", "logsumexp"):
+            m = a[0]
+            if n.attr is None:
+                e = m.applyfunc(sp.exp)
+                v = e / sum(e) if op == "softmax" else sp.log(sum(e))
+            else:
+                e = m.applyfunc(sp.exp)
+                if n.attr == 1:
+                    rows = [e[i, :] / sum(e[i, :]) for i in range(e.shape[0])]
+                    v = sp.Matrix.vstack(*rows) if op == "softmax" else sp.Matrix([sp.log(sum(e[i, :])) for i in range(e.shape[0])])
+                else:
+                    cols = [e[:, j] / sum(e[:, j]) for j in range(e.shape[1])]
+                    v = sp.Matrix.hstack(*cols) if op == "softmax" else sp.Matrix([sp.log(sum(e[:, j])) for j in range(e.shape[1])])
+        elif op == "vec":
+            m = a[0]
+            v = sp.Matrix([m[i, j] for j in range(m.shape[1]) for i in range(m.shape[0])])
+        elif op == "kron":
+            x, y = (_as_matrix(z, w.shape, w.shape, sizes) for z, w in zip(a, n.args))
+            v = sp.kronecker_product(x, y)
+        else:  # pragma: no cover
+            raise NotImplementedError(op)
+        val[id(n)] = v
+    return val[id(root)]
+
+
+def _symbols(name, shape, sizes):
+    r, c = _two_d(shape, sizes)
+    if shape == ():
+        return sp.Symbol(f"{name}", real=True)
+    return sp.Matrix(r, c, lambda i, j: sp.Symbol(f"{name}_{i}{j}", real=True))
+
+
+def _flat_f(v):
+    """Entries in column-major order (vec)."""
+    if not isinstance(v, sp.MatrixBase):
+        return [v]
+    return [v[i, j] for j in range(v.shape[1]) for i in range(v.shape[0])]
+
+
+def exact_check(d, seed: int = 0) -> bool:
+    """True when matcalc's derivative equals sympy's entrywise derivative at a rational point."""
+    var_shapes = dict(d.parsed.var_shapes)
+    if d.upstream is not None:
+        var_shapes[d.upstream] = d.out_shape
+    sizes, nxt = {}, iter([2, 3, 2, 3, 2, 3, 2, 3])
+    for shape in var_shapes.values():
+        for dd in shape:
+            for f in dim_factors(dd):
+                if isinstance(f, str) and f not in sizes:
+                    sizes[f] = next(nxt, 2)
+    env = {k: _symbols(k, s, sizes) for k, s in var_shapes.items()}
+    rng = random.Random(seed)
+    point = {}
+    for k, m in env.items():
+        ents = [m] if not isinstance(m, sp.MatrixBase) else list(m)
+        for s in ents:
+            point[s] = sp.Rational(rng.randint(2, 9), rng.randint(2, 9))
+        if isinstance(m, sp.MatrixBase) and m.shape[0] == m.shape[1] and m.shape[0] > 1:
+            for i in range(m.shape[0]):  # diagonally dominant: invertible, positive determinant
+                point[m[i, i]] = sp.Integer(10 + i)
+    f = interpret(d.parsed.expr, env, sizes)
+    x = env[d.wrt]
+    xs = _flat_f(x)
+    if d.kind == "vjp":
+        g = env[d.upstream]
+        fm = f if isinstance(f, sp.MatrixBase) else sp.Matrix([[f]])
+        gm = g if isinstance(g, sp.MatrixBase) else sp.Matrix([[g]])
+        f = sum(fm.multiply_elementwise(gm))
+    fs = _flat_f(f)
+    if d.kind == "hessian":
+        grads = [sp.diff(f, s) for s in xs]
+        want = [[sp.diff(g, s) for s in xs] for g in grads]
+    else:
+        want = [[sp.diff(fi, s) for s in xs] for fi in fs]
+    got = interpret(d.result, env, sizes)
+    transposed = d.kind == "diff" and (
+        (d.layout == "numerator" and d.out_shape == () and len(d.wrt_shape) == 2)
+        or (d.layout == "denominator" and len(d.out_shape) == 1 and len(d.wrt_shape) == 1))
+    if transposed:
+        got = got.T
+    import numpy as np
+    W = np.array([[complex(sp.N(w.subs(point), 30)) for w in row] for row in want])
+    G = np.array([complex(sp.N(sp.sympify(g).subs(point), 30)) for g in _flat_f(got)])
+    two_axes = d.vec_form or (len(d.out_shape) == 1 and len(d.wrt_shape) == 1) or \
+        (d.kind == "hessian" and d.wrt_shape != ())
+    want_flat = W.reshape(-1, order="F") if two_axes else W.reshape(-1)
+    if G.shape != want_flat.shape:
+        return False
+    return bool(np.allclose(G, want_flat, rtol=1e-20, atol=1e-20))
