@@ -123,6 +123,49 @@ class Derivative:
         return None if self.differential is None else "dF = " + to_text(self.differential, share=False)
 
     @property
+    def steps(self) -> list:
+        """The derivation step by step: a list of `matcalc.steps.Step` (rule, latex, text, shapes)."""
+        if getattr(self, "_steps", None) is None:
+            self._steps = _guard(self._make_steps)()
+        return self._steps
+
+    @property
+    def steps_latex(self) -> str:
+        """The derivation as one aligned LaTeX block."""
+        from .steps import steps_latex
+        return steps_latex(self.steps)
+
+    def _make_steps(self) -> list:
+        from .steps import forward_steps, gradient_steps
+        f, x = self.parsed.expr, S.var(self.wrt, self.wrt_shape)
+        if self.kind == "vjp":
+            return gradient_steps(f, x, S.var(self.upstream, self.out_shape), self.result)
+        if self.kind == "hessian":
+            g = reverse(f, x, S.const(1))
+            first = gradient_steps(f, x, S.const(1), g)
+            seed = S.dvar(x.attr, x.shape) if x.shape != () else S.const(1)
+            dg = forward(g, {x.attr: seed})
+            return first + forward_steps(g, x, dg, self.result, self.vec_form or x.shape != ())
+        if f.shape == ():
+            note = None
+            if self.layout == "numerator" and len(x.shape) == 2:
+                note = f"\\text{{numerator layout: the transpose}}\\; {to_latex(self.result)}"
+            grad = self.result if note is None else S.T(self.result)
+            return gradient_steps(f, x, S.const(1), grad, note)
+        res = self.result
+        if self.layout == "denominator" and len(f.shape) == 1 and len(x.shape) == 1:
+            res = S.T(res)
+        return forward_steps(f, x, self.differential if self.differential is not None else
+                             forward(f, {x.attr: S.const(1) if x.shape == () else S.dvar(x.attr, x.shape)}),
+                             res, self.vec_form or (len(f.shape) == 1 and len(x.shape) == 1 and False))
+
+    @property
+    def index_latex(self) -> str:
+        """One entry of the derivative in index notation (sums over indices)."""
+        from .index import index_latex
+        return _guard(index_latex)(self)
+
+    @property
     def unicode(self) -> str:
         """The derivative in terminal-friendly notation: `2 Xᵀ (X w − y)`."""
         from .render import to_unicode

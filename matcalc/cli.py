@@ -44,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("wrt", metavar="WRT", help="the variable, e.g. w")
         s.add_argument("--shape", action="append", metavar="NAME=DIMS",
                        help="a variable's shape: X=m,n (matrix), w=n (vector), c= (scalar)")
-        s.add_argument("--format", choices=("latex", "text", "unicode", "json"), default="latex")
+        s.add_argument("--format", choices=("latex", "text", "unicode", "json", "index"), default="latex",
+                       help="latex (default), text (the input language), unicode, json, or index "
+                            "(one entry with indices and sums)")
+        s.add_argument("--steps", action="store_true", help="print the derivation step by step")
         s.add_argument("--check", action="store_true",
                        help="verify against finite differences (and exactly with sympy when small)")
         s.add_argument("--emit", choices=("numpy", "torch", "jax"),
@@ -66,6 +69,8 @@ def _render(d, fmt: str) -> str:
     if fmt == "json":
         import json
         return json.dumps(d.to_json(), ensure_ascii=False, indent=1)
+    if fmt == "index":
+        return d.index_latex
     return {"latex": d.latex, "text": d.text, "unicode": d.unicode}[fmt] if fmt != "latex" else d.latex
 
 
@@ -98,6 +103,12 @@ def run(argv: list[str]) -> int:
         return 0
     if not args.quiet:
         out.append(_header(d))
+    if args.steps:
+        for i, st in enumerate(d.steps, 1):
+            body = st.latex if args.format == "latex" else st.text
+            checks = "; ".join(f"{k}: {v}" for k, v in st.shapes.items())
+            out.append(f"# step {i}: {st.rule}" + (f"   [{checks}]" if checks else ""))
+            out.append(f"  {body}")
     out.append(_render(d, args.format))
     if not args.quiet and d.vec_form and d.kind == "diff":
         if d.differential is not None:

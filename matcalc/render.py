@@ -97,6 +97,9 @@ class TextPrinter(_Base):
     def _print_dvar(self, n):
         return "d" + n.attr, PREC_ATOM
 
+    def _print_dof(self, n):
+        return f"d({self.render(n.args[0])[0]})", PREC_ATOM
+
     def _print_const(self, n):
         s = fmt_number(n.attr)
         return s, (PREC_NEG if n.attr < 0 else PREC_ATOM)
@@ -283,6 +286,9 @@ def _latex_printer_class():
 
         def _print_const(self, n):
             return fmt_number(n.attr), (PREC_NEG if n.attr < 0 else PREC_ATOM)
+
+        def _print_dof(self, n):
+            return f"\\mathrm{{d}}\\left({self.render(n.args[0])[0]}\\right)", PREC_ATOM
 
         def _print_numel(self, n):
             return self.dim(n.attr), PREC_MUL

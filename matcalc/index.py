@@ -1,0 +1,149 @@
+"""Index form: one entry of a derivative written with indices and sums, the way the notes verify
+a matrix result entry by entry (∂L/∂w_{ij} = 2 Σ_k x_{ki} (ŷ_{kj} − y_{kj}))."""
+from __future__ import annotations
+
+from .expr import Node
+from .render import _latex_symbol, fmt_number
+
+_FN = {"exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan", "tanh": r"\tanh",
+       "sigmoid": r"\sigma", "relu": r"\operatorname{relu}", "abs": r"\operatorname{abs}", "sqrt": r"\sqrt",
+       "softplus": r"\operatorname{softplus}", "sign": r"\operatorname{sign}", "step": r"\operatorname{step}"}
+_FREE = ["k", "l", "r", "s", "t", "u", "v", "a", "b", "c"]
+
+
+class IndexPrinter:
+    """Writes entry `idx` of a node; `idx` has one index per axis (none for a scalar)."""
+
+    def __init__(self, taken=()):
+        self.count = 0
+        self.taken = set(taken)
+
+    def fresh(self) -> str:
+        while True:
+            name = _FREE[self.count % len(_FREE)] + ("" if self.count < len(_FREE) else str(self.count // len(_FREE)))
+            self.count += 1
+            if name not in self.taken:
+                return name
+
+    def sym(self, name: str, idx) -> str:
+        base = name.lower() if len(name) == 1 and name.isupper() else _latex_symbol(name)
+        if len(name) > 1:
+            base = f"{{{base}}}"
+        return base + (f"_{{{''.join(idx)}}}" if idx else "")
+
+    def entry(self, n: Node, idx: tuple) -> str:
+        idx = tuple(idx)
+        op = n.op
+        if n.shape == ():
+            idx = ()
+        elif len(n.shape) == 2 and n.shape[0] == 1 and len(idx) == 2:
+            idx = (idx[1],)  # a row vector: its entries are indexed by the column
+        if op == "var":
+            return self.sym(n.attr, idx)
+        if op == "dvar":
+            return r"\mathrm{d}" + self.sym(n.attr, idx)
+        if op == "const":
+            return fmt_number(n.attr)
+        if op == "numel":
+            return " ".join(_latex_symbol(f) if isinstance(f, str) else str(f) for f in (n.attr if isinstance(n.attr, tuple) else (n.attr,)))
+        if op == "eye":
+            return rf"\delta_{{{''.join(idx)}}}"
+        if op in ("ones", "zeros"):
+            return "1" if op == "ones" else "0"
+        if op in ("add", "mul"):
+            parts = [self.entry(a, self._bidx(a, n, idx)) for a in n.args]
+            if op == "add":
+                out = parts[0]
+                for p in parts[1:]:
+                    out += " - " + p[1:] if p.startswith("-") else " + " + p
+                return f"\\left({out}\\right)"
+            coef = ""
+            if n.args[0].op == "const":
+                coef, parts = parts[0], parts[1:]
+                coef = "-" if coef == "-1" else coef + " "
+            return coef + " ".join(parts)
+        if op == "pow":
+            b, e = n.args
+            if e.op == "const" and e.attr == -1:
+                return rf"\frac{{1}}{{{self.entry(b, self._bidx(b, n, idx))}}}"
+            return f"{{{self.entry(b, self._bidx(b, n, idx))}}}^{{{self.entry(e, self._bidx(e, n, idx))}}}"
+        if op == "matmul":
+            fs = n.args
+            sh = n.shape
+            r = idx[0] if len(sh) == 2 and sh[0] != 1 or len(sh) == 1 else None
+            c = idx[-1] if len(sh) == 2 else None
+            col = [len(f.shape) == 1 for f in fs]
+            row = [len(f.shape) == 2 and f.shape[0] == 1 for f in fs]
+            bounds = [None if row[0] else r]
+            sums = []
+            for k in range(len(fs) - 1):
+                if col[k]:
+                    bounds.append(None)
+                else:
+                    bounds.append(self.fresh())
+                    sums.append(bounds[-1])
+            bounds.append(None if col[-1] else c)
+            parts = []
+            for k, f in enumerate(fs):
+                ix = (bounds[k],) if col[k] else (bounds[k + 1],) if row[k] else (bounds[k], bounds[k + 1])
+                parts.append(self.entry(f, ix))
+            body = " ".join(parts)
+            return (rf"\sum_{{{','.join(sums)}}} " + body) if sums else body
+        if op == "T":
+            a = n.args[0]
+            return self.entry(a, tuple(reversed(idx)) if len(a.shape) == 2 else idx)
+        if op == "fn":
+            return rf"{_FN[n.attr]}\left({self.entry(n.args[0], idx)}\right)"
+        if op == "sum":
+            a = n.args[0]
+            if len(a.shape) == 1:
+                k = self.fresh()
+                return rf"\sum_{{{k}}} {self.entry(a, (k,))}"
+            if n.attr is None:
+                k, q = self.fresh(), self.fresh()
+                return rf"\sum_{{{k},{q}}} {self.entry(a, (k, q))}"
+            k = self.fresh()
+            return rf"\sum_{{{k}}} {self.entry(a, (k, idx[0]) if n.attr == 0 else (idx[0], k))}"
+        if op == "tr":
+            k = self.fresh()
+            return rf"\sum_{{{k}}} {self.entry(n.args[0], (k, k))}"
+        if op == "diag":
+            return rf"\delta_{{{''.join(idx)}}} {self.entry(n.args[0], idx[:1])}"
+        if op == "diagv":
+            return self.entry(n.args[0], (idx[0], idx[0]))
+        from .render import to_latex
+        return rf"\left({to_latex(n, share=False)}\right)_{{{''.join(i for i in idx if i)}}}"
+
+    def _bidx(self, a: Node, parent: Node, idx: tuple) -> tuple:
+        """The index of a broadcast operand: a vector over matrix rows takes the column index."""
+        if a.shape == () or a.shape == parent.shape:
+            return idx
+        if len(a.shape) == 1 and len(parent.shape) == 2:
+            return (idx[1],)
+        if len(a.shape) == 2 and a.shape[0] == 1 and len(parent.shape) == 2:
+            return (idx[1],)
+        return idx
+
+
+def index_latex(d) -> str:
+    """LaTeX of one entry of the derivative `d` in index notation."""
+    p = IndexPrinter(taken={"i", "j"})
+    x = p.sym(d.wrt, ())
+    res = d.result
+    if d.kind in ("diff", "vjp") and (d.out_shape == () or d.kind == "vjp"):
+        idx = ("i", "j")[:len(res.shape)]
+        f = "L" if d.kind == "vjp" else "f"
+        return rf"\frac{{\partial {f}}}{{\partial {p.sym(d.wrt, idx)}}} = {p.entry(res, idx)}"
+    if d.wrt_shape == () and d.kind == "diff":
+        idx = ("i", "j")[:len(res.shape)]
+        return rf"\frac{{\partial f_{{{''.join(idx)}}}}}{{\partial {x}}} = {p.entry(res, idx)}"
+    if not d.vec_form and len(res.shape) == 2:
+        i, j = "i", "j"
+        lhs = rf"\frac{{\partial^2 f}}{{\partial {p.sym(d.wrt, (i,))} \partial {p.sym(d.wrt, (j,))}}}" \
+            if d.kind == "hessian" else rf"\frac{{\partial f_{{i}}}}{{\partial {p.sym(d.wrt, (j,))}}}"
+        return f"{lhs} = {p.entry(res, (i, j))}"
+    if d.differential is not None:  # more than two axes: the differential, entry by entry
+        idx = ("i", "j")[:len(d.differential.shape)]
+        return rf"\mathrm{{d}}F_{{{''.join(idx)}}} = {p.entry(d.differential, idx)}"
+    from .render import to_latex
+    return to_latex(res)

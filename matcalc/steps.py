@@ -1,0 +1,169 @@
+"""Step-by-step derivations, the way the notes derive a gradient by hand.
+
+For a scalar f the derivation is the reverse sweep written out: start from df = d(f); at each
+step expand one node n of the frontier with its rule (d(AB) = dA B + A dB, d f(A) = f'(A) ⊙ dA,
+…), check that every adjoint has the shape of its node (the dimension-compatibility principle),
+and rewrite df = Σ ⟨Gₖ, d nₖ⟩ over the new frontier, where ⟨G, dN⟩ is tr(Gᵀ dN) for matrices,
+Gᵀ dN for vectors and G dN for scalars.  It ends with the identification
+df = tr(Gᵀ dX) ⇒ ∂f/∂X = G.  Every df line equals the previous one; `Step.expr` holds the
+expression so tests can check the equalities numerically.
+For other outputs: the differential dF by the forward rules, then the vec-Jacobian.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import simplify as S
+from .expr import Node, fmt_shape, make, postorder, transpose_shape
+from .render import to_latex, to_text
+from .rules import VJP
+
+RULES = {
+    "add": ("linearity", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"),
+    "mul": ("product rule (element-wise)", r"\mathrm{d}(A \odot B) = \mathrm{d}A \odot B + A \odot \mathrm{d}B"),
+    "matmul": ("product rule", r"\mathrm{d}(AB) = \mathrm{d}A\, B + A\, \mathrm{d}B"),
+    "pow": ("power rule (element-wise)", r"\mathrm{d}(A^{\circ k}) = k A^{\circ (k-1)} \odot \mathrm{d}A"),
+    "T": ("transpose", r"\mathrm{d}(A^{T}) = (\mathrm{d}A)^{T}"),
+    "fn": ("chain rule, element-wise (a diagonal Jacobian)", r"\mathrm{d}f(A) = f'(A) \odot \mathrm{d}A"),
+    "sum": ("linearity of the sum", r"\mathrm{d}\,\mathrm{sum}(A) = \mathrm{sum}(\mathrm{d}A)"),
+    "tr": ("trace rule", r"\mathrm{d}\operatorname{tr}(A) = \operatorname{tr}(\mathrm{d}A)"),
+    "det": ("determinant rule", r"\mathrm{d}\det A = \det A \operatorname{tr}(A^{-1}\mathrm{d}A)"),
+    "logdet": ("log-determinant rule", r"\mathrm{d}\log\det A = \operatorname{tr}(A^{-1}\mathrm{d}A)"),
+    "inv": ("inverse rule", r"\mathrm{d}(A^{-1}) = -A^{-1}\,\mathrm{d}A\,A^{-1}"),
+    "norm": ("norm rule", r"\mathrm{d}\|A\| = \langle A, \mathrm{d}A\rangle / \|A\|"),
+    "softmax": ("softmax rule", r"\mathrm{d}s = s \odot \mathrm{d}z - s\,(s^{T}\mathrm{d}z)"),
+    "logsumexp": ("log-sum-exp rule", r"\mathrm{d}\operatorname{lse}(z) = \operatorname{softmax}(z)^{T}\mathrm{d}z"),
+    "diag": ("diag is linear", r"\mathrm{d}\operatorname{diag}(x) = \operatorname{diag}(\mathrm{d}x)"),
+    "diagv": ("diag is linear", r"\mathrm{d}\operatorname{diag}(X) = \operatorname{diag}(\mathrm{d}X)"),
+}
+
+
+@dataclass
+class Step:
+    """One line of a derivation: the rule applied, the resulting expression, the shapes checked."""
+
+    rule: str
+    latex: str
+    text: str
+    shapes: dict = field(default_factory=dict)
+    expr: Node | None = field(default=None, repr=False)   # df as a node (differentials as `d(...)`)
+    note: str = ""
+
+
+def d_of(n: Node) -> Node:
+    """The differential d(n) of a subexpression, as an opaque node."""
+    if n.op == "var":
+        return S.dvar(n.attr, n.shape)
+    return make("dof", (n,), None, n.shape)
+
+
+def _Tkeep(g: Node) -> Node:
+    """Gᵀ written as such (not pushed to the leaves), as a textbook writes tr(Gᵀ dX)."""
+    if g.op in ("var", "T", "const", "eye", "ones", "zeros", "inv") or g.shape == ():
+        return S.T(g)
+    if g.op == "matmul" and 2 * sum(f.op == "T" for f in g.args) >= len(g.args):
+        return S.T(g)
+    return make("T", (g,), None, transpose_shape(g.shape))
+
+
+def pairing(g: Node, dn: Node) -> Node:
+    """⟨G, dN⟩: tr(Gᵀ dN), Gᵀ dN or G dN by the shape (a number in G is pulled in front)."""
+    if dn.shape == ():
+        return S.mul(g, dn)
+    c, g = S._split_coef(g)
+    if S.is_ones(g) or g.op == "eye":
+        out = S.sum_(dn) if g.op != "eye" else S.tr(dn)
+    elif len(dn.shape) == 1 or dn.shape[0] == 1:
+        out = S.matmul(_Tkeep(g), dn) if len(dn.shape) == 1 else S.matmul(dn, _Tkeep(g))
+    else:
+        out = S.tr(S.matmul(_Tkeep(g), dn))
+    return S.mul(S.const(c), out)
+
+
+def _frontier_expr(front: dict[int, tuple[Node, Node]]) -> Node:
+    return S.add(*[pairing(g, d_of(n)) for n, g in front.values()])
+
+
+def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: str | None = None) -> list[Step]:
+    """The reverse sweep for a scalar f, written out one rule at a time."""
+    steps = []
+    name = x.attr
+    d0 = d_of(f)
+    steps.append(Step("differential", f"\\mathrm{{d}}f = {to_latex(d0, share=False)}",
+                      f"df = {to_text(d0, share=False)}", {"f": fmt_shape(f.shape)}, S.mul(g0, d0)))
+    if not f.has(name):
+        steps.append(Step("no dependence", f"\\mathrm{{d}}f = 0", "df = 0", {}, S.const(0)))
+        return steps
+    adj: dict[int, list[Node]] = {id(f): [g0]}
+    front: dict[int, tuple[Node, Node]] = {id(f): (f, g0)}
+    for node in reversed(postorder(f)):
+        parts = adj.pop(id(node), None)
+        if parts is None:
+            continue
+        total = S.add(*parts) if len(parts) > 1 else parts[0]
+        if node is x:
+            continue
+        del front[id(node)]
+        rule, formula = RULES.get(node.op, (node.op, ""))
+        shapes = {"node": f"{to_text(node, share=False)}: {fmt_shape(node.shape)}",
+                  "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
+                  else f"{fmt_shape(total.shape)} ✗"}
+        for i, a in enumerate(node.args):
+            if a.has(name):
+                c = VJP[node.op](total, node, i)
+                shapes[f"∂f/∂({to_text(a, share=False)})"] = (
+                    f"{fmt_shape(c.shape)} like {fmt_shape(a.shape)} ✓" if c.shape == a.shape else f"{fmt_shape(c.shape)} ✗")
+                adj.setdefault(id(a), []).append(c)
+                prev = front.get(id(a))
+                front[id(a)] = (a, c if prev is None else S.add(prev[1], c))
+        e = _frontier_expr(front)
+        steps.append(Step(rule, f"\\mathrm{{d}}f = {to_latex(e, share=False)}", f"df = {to_text(e, share=False)}",
+                          shapes, e, note=formula))
+    g = result
+    ident = pairing(g, d_of(x))
+    lhs = "tr(Gᵀ dX)" if len(x.shape) == 2 else "Gᵀ dx" if len(x.shape) == 1 else "G dx"
+    steps.append(Step("identification", f"\\mathrm{{d}}f = {to_latex(ident, share=False)} \\;\\Rightarrow\\; "
+                      f"\\frac{{\\partial f}}{{\\partial {to_latex(x)}}} = {to_latex(g)}",
+                      f"df = {to_text(ident, share=False)}  =>  df/d{name} = {to_text(g)}",
+                      {name: fmt_shape(x.shape), "gradient": f"{fmt_shape(g.shape)} ✓"}, ident,
+                      note=f"df = {lhs} gives ∂f/∂{name} = G (simplified)"))
+    if layout_note:
+        steps.append(Step("layout conversion", layout_note, layout_note, {}))
+    return steps
+
+
+def forward_steps(f: Node, x: Node, df: Node | None, result: Node, vec_form: bool) -> list[Step]:
+    """The differential by the forward rules, then the derivative read off it."""
+    d0 = d_of(f)
+    steps = [Step("differential", f"\\mathrm{{d}}F = {to_latex(d0, share=False)}",
+                  f"dF = {to_text(d0, share=False)}", {"F": fmt_shape(f.shape)})]
+    used = sorted({RULES[n.op][0] for n in postorder(f) if n.op in RULES and n.has(x.attr)})
+    if df is None:
+        steps.append(Step("no dependence", "\\mathrm{d}F = 0", "dF = 0", {}))
+        return steps
+    steps.append(Step("forward rules: " + ", ".join(used), f"\\mathrm{{d}}F = {to_latex(df, share=False)}",
+                      f"dF = {to_text(df, share=False)}", {"dF": fmt_shape(df.shape)}, df))
+    if vec_form:
+        steps.append(Step("vectorisation: vec(A dX B) = (Bᵀ ⊗ A) vec(dX), vec(dXᵀ) = K vec(dX), "
+                          "vec(a ⊙ dX) = diag(vec a) vec(dX)",
+                          f"\\operatorname{{vec}}(\\mathrm{{d}}F) = \\left({to_latex(result)}\\right) "
+                          f"\\operatorname{{vec}}(\\mathrm{{d}}{to_latex(x)})",
+                          f"vec(dF) = ({to_text(result)}) @ vec(d{x.attr})",
+                          {"J": fmt_shape(result.shape)}))
+    elif len(f.shape) == 1 and len(x.shape) == 1:
+        steps.append(Step("identification: dF = J dx (an element-wise factor a ⊙ dx is diag(a) dx)",
+                          f"\\mathrm{{d}}F = {to_latex(result)}\\, \\mathrm{{d}}{to_latex(x)}",
+                          f"dF = ({to_text(result)}) @ d{x.attr}", {"J": fmt_shape(result.shape)}))
+    else:
+        steps.append(Step("identification: dF = F' dα", f"\\frac{{\\partial F}}{{\\partial {to_latex(x)}}} = {to_latex(result)}",
+                          f"dF/d{x.attr} = {to_text(result)}", {"derivative": fmt_shape(result.shape)}))
+    return steps
+
+
+def steps_latex(steps: list[Step]) -> str:
+    """One aligned LaTeX derivation, each line tagged with its rule."""
+    lines = []
+    for s in steps:
+        lhs, _, rhs = s.latex.partition(" = ")
+        lines.append(f"{lhs} &= {rhs} && \\text{{{s.rule}}}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
