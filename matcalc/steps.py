@@ -61,7 +61,7 @@ def _Tkeep(g: Node) -> Node:
     """Gᵀ written as such (not pushed to the leaves), as a textbook writes tr(Gᵀ dX)."""
     if g.op in ("var", "T", "const", "eye", "ones", "zeros", "inv") or g.shape == ():
         return S.T(g)
-    if g.op == "matmul" and 2 * sum(f.op == "T" for f in g.args) >= len(g.args):
+    if g.op == "matmul" and 2 * sum(f.op == "T" for f in g.args) > len(g.args):
         return S.T(g)
     return make("T", (g,), None, transpose_shape(g.shape))
 
