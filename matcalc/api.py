@@ -234,11 +234,11 @@ def _check_layout(layout):
         raise MatcalcError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
 
 
-def _setup(expr: str, wrt: str, shapes, assume=None, symmetric=None):
+def _setup(expr: str, wrt: str, shapes, assume=None, symmetric=None, syntax="matcalc"):
     """(parsed expression, the variable node, a function that applies the declared facts)."""
     from .assume import make_rewrite, parse_facts
     _check_name(wrt, "wrt")
-    parsed = parse_expr(expr, shapes, extra_vars=(wrt,))
+    parsed = parse_expr(expr, shapes, extra_vars=(wrt,), syntax=syntax)
     rewrite = make_rewrite(parse_facts(assume, symmetric), parsed.var_shapes)
     if rewrite is not None:
         parsed.expr = S.rebuild(parsed.expr, rewrite)
@@ -269,13 +269,13 @@ def derive(f: Node, x: Node) -> tuple[Node, bool, Node | None]:
 
 @_guard
 def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixed",
-         assume=None, symmetric=None) -> Derivative:
+         assume=None, symmetric=None, syntax: str = "matcalc") -> Derivative:
     """First derivative of `expr` by the variable `wrt` (API.md).
 
     `symmetric`: names of square matrices that are symmetric; `assume`: facts such as
     "rows_sum_to_one=Y" (see `matcalc.assume`)."""
     _check_layout(layout)
-    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric)
+    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric, syntax)
     f = parsed.expr
     result, vec_form, differential = derive(f, x)
     result, differential = facts(result), facts(differential)
@@ -290,9 +290,10 @@ def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixe
 
 
 @_guard
-def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, symmetric=None) -> Derivative:
+def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, symmetric=None,
+            syntax: str = "matcalc") -> Derivative:
     """Second derivative of a scalar `expr` by `wrt`: n×n for a vector, Kronecker form for a matrix."""
-    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric)
+    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric, syntax)
     f = parsed.expr
     if f.shape != ():
         raise MatcalcError(f"hessian needs a scalar expression, but {parsed.text.strip()} is "
@@ -311,10 +312,10 @@ def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, sym
 
 @_guard
 def vjp(expr: str, wrt: str, *, upstream: str = "G", shapes: dict | None = None, assume=None,
-        symmetric=None) -> Derivative:
+        symmetric=None, syntax: str = "matcalc") -> Derivative:
     """The backprop rule: the gradient of sum(upstream * expr) by `wrt`."""
     _check_name(upstream, "upstream")
-    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric)
+    parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric, syntax)
     if upstream in parsed.var_shapes and upstream != wrt and upstream in parsed.expr.vars:
         raise MatcalcError(f"the upstream gradient's name {upstream} is a variable of the expression; "
                            f"choose another with upstream=")
@@ -328,14 +329,14 @@ def vjp(expr: str, wrt: str, *, upstream: str = "G", shapes: dict | None = None,
 
 
 @_guard
-def evaluate(expr: str, values: dict, *, shapes: dict | None = None) -> np.ndarray:
+def evaluate(expr: str, values: dict, *, shapes: dict | None = None, syntax: str = "matcalc") -> np.ndarray:
     """The numeric value of `expr` at `values`."""
-    parsed = parse_expr(expr, shapes)
+    parsed = parse_expr(expr, shapes, syntax=syntax)
     env, dims = bind_values(parsed.var_shapes, values)
     return np.asarray(evaluate_node(parsed.expr, env, dims), dtype=float)
 
 
 @_guard
-def parse(expr: str, *, shapes: dict | None = None) -> Parsed:
+def parse(expr: str, *, shapes: dict | None = None, syntax: str = "matcalc") -> Parsed:
     """The typed, shape-checked expression graph of `expr`."""
-    return parse_expr(expr, shapes)
+    return parse_expr(expr, shapes, syntax=syntax)

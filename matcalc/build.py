@@ -24,15 +24,16 @@ class Parsed:
         return self.expr.shape
 
 
-def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...] = ()) -> Parsed:
+def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...] = (),
+               syntax: str = "matcalc") -> Parsed:
     """Parse `text`, type it (unifying dimensions) and build its canonical graph.
 
     `extra_vars` are names typed as variables even if the text does not use them
     (the variable a derivative is taken by)."""
     if shapes is not None and not isinstance(shapes, dict):
         raise MatcalcError(f"shapes must be a dict of name -> dimensions, not {type(shapes).__name__}")
-    raw = parse_raw(text)
-    typer = Typer(text, shapes)
+    raw = parse_raw(text, syntax)
+    typer = Typer(text, shapes, syntax)
     typer.type(raw, {})
     for name in extra_vars:
         if name not in typer.var_shapes:
@@ -98,8 +99,24 @@ class _Builder:
     def b_T(self, r, env):
         return S.T(self.build(r.args[0], env))
 
+    def b_mcmul(self, r, env):
+        a, b = self._two(r, env)
+        return S.mul(a, b) if a.shape == () or b.shape == () else S.matmul(a, b)
+
+    def b_mcpow(self, r, env):
+        a, e = self._two(r, env)
+        if a.shape == ():
+            return S.pow_(a, e)
+        return S.inv(a) if r.power == -1 else S.matmul(*[a] * r.power)
+
     def b_call(self, r, env):
         name = r.attr
+        if name in ("norm2", "norm1", "vector", "matrix") and self.t.syntax == "matrixcalculus":
+            if name in ("vector", "matrix"):
+                shape = self.t.final_shape(r.shape)
+                return S.mul(S.const(r.args[0].attr), S.ones(shape)) if r.args[0].attr != 0 else S.zeros(shape)
+            a = self.build(r.args[0], env)
+            return S.norm(a) if name == "norm2" else S.sum_(S.fn("abs", a))
         if name in ("eye", "zeros", "ones", "commutation"):
             dims = [self.t.final_dim(d) for d in r.dims]
             if name == "eye":

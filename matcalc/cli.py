@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--quiet", "-q", action="store_true", help="print only the derivative")
         s.add_argument("--assume", action="append", metavar="FACT",
                        help="e.g. rows_sum_to_one=Y: the rows of Y sum to one (one-hot targets)")
+        s.add_argument("--syntax", choices=("matcalc", "matrixcalculus"), default="matcalc",
+                       help="input language: matcalc's (default) or matrixcalculus.org's")
         s.add_argument("--symmetric", action="append", metavar="NAME",
                        help="declare a square matrix symmetric (A = A^T)")
         if name == "diff":
@@ -87,7 +89,7 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     expr = sys.stdin.read() if args.expr == "-" else args.expr
     shapes = _shapes(args.shape)
-    facts = dict(assume=args.assume, symmetric=args.symmetric)
+    facts = dict(assume=args.assume, symmetric=args.symmetric, syntax=args.syntax)
     out = []
     if args.command == "diff":
         d = api.diff(expr, args.wrt, shapes=shapes, layout=args.layout, **facts)

@@ -31,12 +31,16 @@ class Raw:
     kwargs: dict = field(default_factory=dict)
 
 
-def _grammar_text() -> str:
+SYNTAXES = {"matcalc": "matcalc.lark", "matrixcalculus": "matrixcalculus.lark"}
+
+
+def _grammar_text(syntax: str = "matcalc") -> str:
+    fname = SYNTAXES[syntax]
     try:
-        return resources.files("matcalc.grammar_files").joinpath("matcalc.lark").read_text()
+        return resources.files("matcalc.grammar_files").joinpath(fname).read_text()
     except (ModuleNotFoundError, FileNotFoundError, TypeError):
         # running from a source checkout: grammar/ sits beside the package
-        return (Path(__file__).resolve().parent.parent / "grammar" / "matcalc.lark").read_text()
+        return (Path(__file__).resolve().parent.parent / "grammar" / fname).read_text()
 
 
 def _span(children) -> tuple[int, int]:
@@ -84,6 +88,12 @@ class ToRaw(Transformer):
 
     def matmul(self, c):
         return _node("matmul", c)
+
+    def mcmul(self, c):
+        return _node("mcmul", c)
+
+    def mcpow(self, c):
+        return _node("mcpow", c)
 
     def mul(self, c):
         return _node("mul", c)
@@ -143,15 +153,15 @@ class ToRaw(Transformer):
         return Raw("where", (body,), tuple(binds), body.span, body.depth)
 
 
-_PARSER: Lark | None = None
+_PARSERS: dict[str, Lark] = {}
 
 
-def _parser() -> Lark:
-    global _PARSER
-    if _PARSER is None:
-        _PARSER = Lark(_grammar_text(), parser="lalr", transformer=ToRaw(),
-                       keep_all_tokens=True, maybe_placeholders=True)
-    return _PARSER
+def _parser(syntax: str = "matcalc") -> Lark:
+    p = _PARSERS.get(syntax)
+    if p is None:
+        p = _PARSERS[syntax] = Lark(_grammar_text(syntax), parser="lalr", transformer=ToRaw(),
+                                    keep_all_tokens=True, maybe_placeholders=True)
+    return p
 
 
 _EXPECT_WORDS = {"RPAR": "')'", "LPAR": "'('", "NAME": "a name", "NUMBER": "a number",
@@ -168,8 +178,10 @@ def _expected(exp) -> str:
     return ", expected " + " or ".join(words[:6])
 
 
-def parse_raw(text: str) -> Raw:
+def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
     """Parse `text` into a `Raw` tree; every failure is a `ParseError` with a caret line."""
+    if syntax not in SYNTAXES:
+        raise ParseError(f"syntax must be one of {', '.join(SYNTAXES)}, not {syntax!r}")
     if not isinstance(text, str):
         raise ParseError(f"the expression must be a string, not {type(text).__name__}")
     if len(text) > LIMITS["max_length"]:
@@ -181,7 +193,7 @@ def parse_raw(text: str) -> Raw:
     if not text.strip():
         raise ParseError("the expression is empty")
     try:
-        return _parser().parse(text)
+        return _parser(syntax).parse(text)
     except UnexpectedEOF as e:
         pos = len(text.rstrip())
         raise ParseError(f"unexpected end of input at column {pos + 1}{_expected(e.expected)}\n"

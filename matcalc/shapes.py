@@ -28,6 +28,9 @@ FUNCTIONS.update({
     "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False),
 })
 DIM_FUNCTIONS = frozenset({"eye", "zeros", "ones", "commutation"})
+#: matrixcalculus.org's functions that matcalc spells differently
+MC_FUNCTIONS = {"norm2": (1, 1, False), "norm1": (1, 1, False), "vector": (1, 1, False),
+                "matrix": (1, 1, False), "trace": (1, 1, False)}
 
 
 class DimVar:
@@ -86,8 +89,9 @@ class Unifier:
 class Typer:
     """Types a Raw tree in place (`raw.shape`), collecting variables and their shapes."""
 
-    def __init__(self, text: str, shapes: dict | None):
+    def __init__(self, text: str, shapes: dict | None, syntax: str = "matcalc"):
         self.text = text
+        self.syntax = syntax
         self.u = Unifier()
         self.rigid: dict[str, DimVar] = {}
         self.declared: dict[str, tuple] = {}
@@ -143,6 +147,10 @@ class Typer:
     def default_shape(self, name: str) -> tuple:
         if name in self.declared:
             return self.declared[name]
+        if self.syntax == "matrixcalculus":  # its defaults: a–g scalars, h–z vectors, A–Z matrices
+            if name[0].isupper():
+                return (self.fresh(), self.fresh())
+            return () if name[0] in "abcdefg" else (self.fresh(),)
         if name[0].isupper():
             return (self.fresh(), self.fresh())
         if name in GREEK:
@@ -291,9 +299,33 @@ class Typer:
             return ()
         return (sa[0], sb[1])
 
+    def t_mcmul(self, r, env):
+        """matrixcalculus.org's `*`: a scalar scales, otherwise the matrix product."""
+        sa, sb = self.type(r.args[0], env), self.type(r.args[1], env)
+        if sa == () or sb == ():
+            return sb if sa == () else sa
+        return self.t_matmul(r, env)
+
+    def t_mcpow(self, r, env):
+        """`^`: a power of a scalar, or an integer power (or -1: the inverse) of a square matrix."""
+        a, e = r.args
+        sa, se = self.type(a, env), self.type(e, env)
+        if sa == ():
+            return self._elementwise(r, env, "^")
+        k = e.attr if e.op == "num" else -e.args[0].attr if e.op == "neg" and e.args[0].op == "num" else None
+        if se != () or k is None or not float(k).is_integer() or not (k == -1 or k >= 1):
+            raise ShapeError(f"{self.src(r)}: a matrix power needs a positive integer exponent or -1 "
+                             f"(use .^ for an element-wise power)")
+        r.power = int(k)
+        if len(sa) != 2 or not self.unify(sa[0], sa[1]):
+            raise ShapeError(f"{self.src(r)}: a matrix power needs a square matrix, but {self.describe(a)}")
+        return sa
+
     # ---- calls
     def t_call(self, r, env):
         name = r.attr
+        if self.syntax == "matrixcalculus" and name in MC_FUNCTIONS:
+            return self.mc_call(r, env)
         spec = FUNCTIONS.get(name)
         if spec is None:
             raise ParseError(f"unknown function '{name}'{suggest(name, FUNCTIONS)}\n"
@@ -324,6 +356,21 @@ class Typer:
             return dims
         shapes = [self.type(a, env) for a in r.args]
         return getattr(self, "c_" + name, self.c_elementwise)(r, shapes)
+
+    def mc_call(self, r, env):
+        name = r.attr
+        if len(r.args) != 1 or r.kwargs:
+            raise ParseError(f"{name}() takes 1 argument\n{caret(self.text, *r.span)}")
+        if name in ("vector", "matrix"):
+            a = r.args[0]
+            if a.op != "num":
+                raise ParseError(f"{name}(c) takes a number\n{caret(self.text, *r.span)}")
+            return (self.fresh(),) if name == "vector" else (self.fresh(), self.fresh())
+        s = self.type(r.args[0], env)
+        if name == "trace":
+            r.attr = "tr"
+            return self.c_tr(r, [s])
+        return ()
 
     def dim_arg(self, a: Raw):
         if a.op == "num":

@@ -164,8 +164,8 @@ def add(*terms: Node) -> Node:
     for t in flat:
         if is_zero(t):
             continue
-        if t.op == "const":
-            total += t.attr
+        if t.op == "const" or (t.op == "ones" and t.shape != shape):
+            total += t.attr if t.op == "const" else 1.0
             continue
         c, b = _split_coef(t)
         slot = coefs.get(id(b))
@@ -512,7 +512,7 @@ def fn(name: str, a: Node) -> Node:
 def _one_plus_exp(a: Node):
     """u if a is 1 + exp(u), else None."""
     if a.op == "add" and len(a.args) == 2:
-        c = [t for t in a.args if is_const(t, 1)]
+        c = [t for t in a.args if is_const(t, 1) or t.op == "ones"]
         e = [t for t in a.args if t.op == "fn" and t.attr == "exp"]
         if c and e:
             return e[0].args[0]

@@ -167,3 +167,30 @@ def steps_latex(steps: list[Step]) -> str:
         lhs, _, rhs = s.latex.partition(" = ")
         lines.append(f"{lhs} &= {rhs} && \\text{{{s.rule}}}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def step_value(expr: Node, wrt: str, values: dict, direction, var_shapes: dict) -> float:
+    """The number a df line stands for when the variable moves along `direction`: every d(n) is
+    replaced by the directional derivative of n (forward mode), then the line is evaluated."""
+    import numpy as np
+
+    from .engine import forward
+    from .evaluate import bind_values, evaluate_node
+    seed_name = "dir_" + wrt
+    while seed_name in var_shapes:
+        seed_name += "_"
+    x_shape = var_shapes[wrt]
+    seed = S.var(seed_name, x_shape)
+
+    def rewrite(n: Node):
+        if n.op == "dvar" and n.attr == wrt:
+            return seed
+        if n.op == "dof":
+            d = forward(n.args[0], {wrt: seed})
+            return S.zeros(n.shape) if d is None else d
+        return None
+
+    e = S.rebuild(expr, rewrite)
+    shapes = dict(var_shapes, **{seed_name: x_shape})
+    env, dims = bind_values(shapes, dict(values, **{seed_name: direction}))
+    return float(np.asarray(evaluate_node(e, env, dims)))
