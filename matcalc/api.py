@@ -174,7 +174,7 @@ class Derivative:
     def to_json(self) -> dict:
         """The derivative, its shape, the inferred shapes and the LaTeX together (for tools)."""
         from .expr import fmt_dim
-        return {"kind": self.kind, "expr": self.parsed.text, "wrt": self.wrt, "layout": self.layout,
+        return {"kind": self.kind, "expr": self.parsed.source, "wrt": self.wrt, "layout": self.layout,
                 "text": self.text, "latex": self.latex, "unicode": self.unicode,
                 "shape": [fmt_dim(d) for d in self.dims], "variables": self.variable_shapes,
                 "vec_jacobian": self.vec_form, "differential": self.differential_text}
@@ -218,10 +218,11 @@ class Derivative:
         return f"{self._lhs()} = {self.latex}"
 
     def _repr_latex_(self) -> str:
-        return f"$${self.equation_latex}$$"
+        from .render import shapes_latex
+        return f"$${self.equation_latex} \\qquad {shapes_latex(self.parsed.var_shapes)}$$"
 
     def __repr__(self) -> str:
-        return f"Derivative({self.kind} of {self.parsed.text!r} by {self.wrt}: {self.text})"
+        return f"Derivative({self.kind} of {self.parsed.source!r} by {self.wrt}: {self.text})"
 
 
 def _check_name(name, what: str):
@@ -296,7 +297,7 @@ def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, sym
     parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric, syntax)
     f = parsed.expr
     if f.shape != ():
-        raise MatcalcError(f"hessian needs a scalar expression, but {parsed.text.strip()} is "
+        raise MatcalcError(f"hessian needs a scalar expression, but {parsed.source.strip()} is "
                            f"{fmt_shape(f.shape)}; use diff for a Jacobian")
     g = facts(reverse(f, x, S.const(1)))
     if x.shape == ():

@@ -16,12 +16,37 @@ class Parsed:
 
     expr: Node
     var_shapes: dict[str, tuple]
-    text: str
+    source: str
     typer: Typer = field(repr=False)
 
     @property
     def shape(self) -> tuple:
         return self.expr.shape
+
+    @property
+    def text(self) -> str:
+        """The (canonicalised) expression in the input language."""
+        from .render import to_text
+        return to_text(self.expr)
+
+    @property
+    def latex(self) -> str:
+        from .render import to_latex
+        return to_latex(self.expr)
+
+    @property
+    def variable_shapes(self) -> dict[str, str]:
+        from .expr import fmt_shape
+        return {k: fmt_shape(v) for k, v in self.var_shapes.items()}
+
+    def _repr_latex_(self) -> str:
+        from .render import shapes_latex
+        return f"$${self.latex} \\qquad {shapes_latex(self.var_shapes, self.expr.shape)}$$"
+
+    def __repr__(self) -> str:
+        from .expr import fmt_shape
+        shapes = ", ".join(f"{k}: {v}" for k, v in self.variable_shapes.items())
+        return f"<matcalc expression {self.text} : {fmt_shape(self.expr.shape)} ({shapes})>"
 
 
 def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...] = (),

@@ -527,3 +527,16 @@ def to_unicode(node: Node) -> str:
     defs = [f"{names[id(s)]} = {UnicodePrinter({k: v for k, v in names.items() if k != id(s)}).render(s)[0]}"
             for s in shared]
     return body + "  where " + "; ".join(defs)
+
+
+def shapes_latex(var_shapes: dict, result_shape: tuple | None = None) -> str:
+    """`X \\in \\mathbb{R}^{m \\times n}, …` for a notebook's display of the inferred shapes."""
+    def space(shape):
+        if shape == ():
+            return r"\mathbb{R}"
+        p = latex_printer()
+        return r"\mathbb{R}^{" + r" \times ".join(p.dim(d) for d in shape) + "}"
+    parts = [f"{_latex_symbol(k)} \\in {space(v)}" for k, v in var_shapes.items()]
+    if result_shape is not None:
+        parts.append(f"\\text{{result}} \\in {space(result_shape)}")
+    return r"\left(" + ",\\; ".join(parts) + r"\right)"
