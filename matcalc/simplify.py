@@ -433,6 +433,8 @@ def _rewrite_chain(chain: list[Node]) -> list[Node]:
                     new = kron(matmul(p, r), matmul(q, s))
             elif a.op == "diag" and len(b.shape) == 1:
                 new = mul(a.args[0], b)
+            elif b.op == "diag" and len(a.shape) == 2 and a.shape[0] == 1:
+                new = mul(a, T(b.args[0]))  # rowᵀ diag(v) = (row ⊙ vᵀ)
             elif i + 1 == len(chain) - 1 and b.op == "ones" and len(b.shape) == 1 and len(a.shape) == 2 and a.shape[0] != 1:
                 new = sum_(a.args[0], 0) if a.op == "T" and len(a.args[0].shape) == 2 else sum_(a, 1)
             elif a.op == "ones" and len(a.shape) == 1 and b.op == "T" and b.args[0].op == "ones":
