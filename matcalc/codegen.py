@@ -27,7 +27,8 @@ BACKENDS = {
                   norm="np.linalg.norm({x})", trace="np.trace({x})", diag="np.diag({x})", outer="np.outer({a}, {b})",
                   kron="np.kron({a}, {b})", eye="np.eye({n})", ones="np.ones(({dims}))", zeros="np.zeros(({dims}))",
                   sum="np.sum({x})", sum_axis="np.sum({x}, axis={axis})", max_axis="np.max({x}, axis={axis}, keepdims=True)",
-                  freshape="{x}.reshape(({dims}), order='F')", vec="{x}.reshape(-1, order='F')", T="{x}.T"),
+                  freshape="{x}.reshape(({dims}), order='F')", vec="{x}.reshape(-1, order='F')", T="{x}.T",
+                  tmatmul="{a}.T @ {b}"),
     "torch": dict(ns="torch", imports="import torch", asarray="torch.as_tensor({x}, dtype=torch.float64)",
                   fn={**_NP_FN, "sigmoid": "torch.sigmoid({x})", "relu": "torch.relu({x})",
                       "softplus": "torch.nn.functional.softplus({x})", "step": "(({x}) > 0).to(torch.float64)"},
@@ -37,15 +38,17 @@ BACKENDS = {
                   ones="torch.ones(({dims}), dtype=torch.float64)", zeros="torch.zeros(({dims}), dtype=torch.float64)",
                   sum="torch.sum({x})", sum_axis="torch.sum({x}, dim={axis})",
                   max_axis="torch.amax({x}, dim={axis}, keepdim=True)",
-                  freshape="_freshape({x}, ({dims}))", vec="{x}.T.reshape(-1)", T="{x}.T"),
-    "jax": dict(ns="jnp", imports="import jax\nimport jax.numpy as jnp", asarray="jnp.asarray({x}, dtype=jnp.float64)",
+                  freshape="_freshape({x}, ({dims}))", vec="{x}.T.reshape(-1)", T="{x}.T",
+                  tmatmul="{a}.T @ {b}"),
+    "jax": dict(ns="jnp", imports="import jax\nimport jax.numpy as jnp", asarray="jnp.asarray({x})",
                 fn={**_NP_FN, "sigmoid": "jax.nn.sigmoid({x})", "softplus": "jax.nn.softplus({x})"},
                 slogdet="jnp.linalg.slogdet({x})[1]", det="jnp.linalg.det({x})", inv="jnp.linalg.inv({x})",
                 norm="jnp.linalg.norm({x})", trace="jnp.trace({x})", diag="jnp.diag({x})", outer="jnp.outer({a}, {b})",
                 kron="jnp.kron({a}, {b})", eye="jnp.eye({n})", ones="jnp.ones(({dims}))", zeros="jnp.zeros(({dims}))",
                 sum="jnp.sum({x})", sum_axis="jnp.sum({x}, axis={axis})",
                 max_axis="jnp.max({x}, axis={axis}, keepdims=True)",
-                freshape="{x}.reshape(({dims}), order='F')", vec="{x}.T.reshape(-1)", T="{x}.T"),
+                freshape="{x}.reshape(({dims}), order='F')", vec="{x}.T.reshape(-1)", T="{x}.T",
+                tmatmul="jnp.einsum('ji,jk->ik', {a}, {b})"),  # XLA on CPU copies a transposed operand
 }
 
 _HELPERS = {
@@ -201,6 +204,10 @@ class CodeGen:
     def matmul(self, fs) -> str:
         """A product folded left to right, applying diag / kron / commutation factors."""
         from .simplify import _chain_shape
+        if len(fs) == 2 and fs[0].op == "add" and len(fs[1].shape) == 1 and \
+                all(len(t.shape) == 2 and t.shape == fs[0].shape for t in fs[0].args):
+            # (A + B) @ x as A @ x + B @ x: two matrix-vector products, no matrix sum
+            return " + ".join(f"({self.matmul([t, fs[1]])})" for t in fs[0].args)
         acc, acc_node = None, None
         for i, f in enumerate(fs):
             acc_shape = _chain_shape(list(fs[:i])) if i else None
@@ -218,6 +225,12 @@ class CodeGen:
                 acc = f"{self.helper('_comm_apply')}({self.dim(p)}, {self.dim(q)}, {self.code[id(f)]})"
             elif f.op == "diag":
                 acc = f"({acc}) * {self.c(f.args[0])}"
+            elif acc_node is not None and acc_node.op == "T" and len(acc_node.args[0].shape) == 2 \
+                    and acc_node.args[0].shape[0] != 1 and len(f.shape) == 1:
+                acc = f"{self.c(f)} @ {self.c(acc_node.args[0])}"   # Aᵀ x as x @ A: no transpose
+            elif acc_node is not None and acc_node.op == "T" and len(acc_node.args[0].shape) == 2 \
+                    and acc_node.args[0].shape[0] != 1 and len(f.shape) == 2 and f.shape[0] != 1:
+                acc = self.f("tmatmul", a=self.c(acc_node.args[0]), b=self.c(f))
             elif len(acc_shape) == 1 and len(f.shape) == 2 and f.shape[0] == 1:
                 acc = self.f("outer", a=acc, b=self.code[id(f)])
             else:

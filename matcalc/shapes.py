@@ -7,6 +7,7 @@ A vector added to a matrix broadcasts over its rows (numpy's rule).  Every misma
 """
 from __future__ import annotations
 
+import itertools
 import re
 
 from .errors import MatcalcError, ParseError, ShapeError, caret
@@ -480,7 +481,7 @@ class Typer:
     def finish(self, root: Raw):
         """Name the remaining unknown dimensions (m, n, p, ... in order of appearance)."""
         used = {n for n in self.rigid}
-        pool = (d for d in DIM_POOL + [f"d{i}" for i in range(1, 10000)] if d not in used)
+        pool = (d for d in itertools.chain(DIM_POOL, (f"d{i}" for i in itertools.count(1))) if d not in used)
         self.display = {}
         for name in self.order:
             for d in self.var_shapes[name]:
