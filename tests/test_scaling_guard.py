@@ -1,0 +1,51 @@
+"""Guard against a super-linear blow-up of deep derivatives (the full measurement is part b of
+tests/bench/bench.py): the gradient of an L-layer tanh MLP's squared loss by W1,
+
+    sum((tanh(...tanh(X @ W1) @ W2...) @ WL - Y) ** 2)      (L weight matrices, L - 1 tanh layers)
+
+must derive quickly at L = 16 and its text must grow linearly in L. The bounds are loose, so that
+machine noise never fails CI; a result that repeats the shared activations instead of naming them
+(`where`) grows quadratically and fails them by a wide margin.
+
+The text is compared with that of the one-tanh-layer network (L = 2). Against L = 1 (plain least
+squares, `2 * X.T @ (X @ W1 - Y)`, 22 characters) even perfectly linear growth is ~36x at L = 16,
+since every extra layer adds a roughly constant ~50 characters (`@ Wk.T) * (1 - tk ** 2)` plus a
+`where` binding), more than twice the whole L = 1 result; a 20x bound on that base could not hold.
+"""
+import time
+
+import matcalc
+
+
+def mlp_expr(L: int) -> str:
+    e = "X @ W1"
+    for i in range(2, L + 1):
+        e = f"tanh({e}) @ W{i}"
+    return f"sum(({e} - Y) ** 2)"
+
+
+def mlp_shapes(L: int) -> dict:
+    shapes = {"X": ("m", "n"), "Y": ("m", "n")}
+    shapes.update({f"W{i}": ("n", "n") for i in range(1, L + 1)})
+    return shapes
+
+
+def _text(L: int) -> str:
+    return matcalc.diff(mlp_expr(L), "W1", shapes=mlp_shapes(L)).text
+
+
+def test_mlp16_gradient_derives_in_under_two_seconds():
+    _text(2)  # warm-up: loads the grammar, as any session's first call does
+    t0 = time.perf_counter()
+    d = matcalc.diff(mlp_expr(16), "W1", shapes=mlp_shapes(16))
+    text = d.text
+    elapsed = time.perf_counter() - t0
+    assert text
+    assert elapsed < 2.0, f"L = 16 MLP gradient took {elapsed:.2f} s (derivation and .text)"
+
+
+def test_mlp_gradient_text_grows_linearly():
+    n2, n8, n16 = (len(_text(L)) for L in (2, 8, 16))
+    assert n16 <= 20 * n2, f"len(text): {n16} at L = 16, {n2} at L = 2 (one tanh layer)"
+    # doubling the depth doubles a linear text (quadratic: x4)
+    assert n16 <= 3 * n8, f"len(text): {n16} at L = 16, {n8} at L = 8"
