@@ -75,8 +75,19 @@ class Derivative:
     def text(self) -> str:
         """The derivative in the input language (parseable; `where` names repeated pieces)."""
         if self._text is None:
-            self._text = to_text(self.result)
+            from .render import dim_aliases
+            self._text = to_text(self.result, dim_alias=dim_aliases(self.result, self._shapes_used(),
+                                                                    self.parsed.typer.rigid))
         return self._text
+
+    def _shapes_used(self) -> dict:
+        """The shapes of the variables this derivative is about (not every name in `shapes=`)."""
+        used = self.parsed.expr.vars | {self.wrt} | ({self.upstream} if self.upstream else set())
+        out = {self.wrt: self.wrt_shape}  # first: its dimensions name the derivative's
+        out.update((k, v) for k, v in self.parsed.var_shapes.items() if k in used)
+        if self.upstream:
+            out[self.upstream] = self.out_shape
+        return out
 
     @property
     def latex(self) -> str:
@@ -116,7 +127,7 @@ class Derivative:
     @property
     def variable_shapes(self) -> dict[str, str]:
         """The inferred shape of each variable, as text (e.g. {'X': 'm×n'})."""
-        return {k: fmt_shape(v) for k, v in self.parsed.var_shapes.items()}
+        return {k: fmt_shape(v) for k, v in self._shapes_used().items()}
 
     @property
     def differential_latex(self) -> str | None:
@@ -213,7 +224,9 @@ class Derivative:
         if self.kind == "vjp":
             return f"\\frac{{\\partial L}}{{\\partial {x}}}"
         if self.kind == "hessian":
-            return f"\\frac{{\\partial^2 f}}{{\\partial {x}\\, \\partial {x}^{{T}}}}" if self.vec_form \
+            if self.vec_form:
+                return f"\\frac{{\\partial^2 f}}{{\\partial \\operatorname{{vec}}({x})\\, \\partial \\operatorname{{vec}}({x})^{{T}}}}"
+            return f"\\frac{{\\partial^2 f}}{{\\partial {x}\\, \\partial {x}^{{T}}}}" if self.wrt_shape \
                 else f"\\frac{{\\partial^2 f}}{{\\partial {x}^2}}"
         if self.vec_form:
             return f"\\frac{{\\partial \\operatorname{{vec}}(F)}}{{\\partial \\operatorname{{vec}}({x})^{{T}}}}"
@@ -226,7 +239,7 @@ class Derivative:
 
     def _repr_latex_(self) -> str:
         from .render import shapes_latex
-        return f"$${self.equation_latex} \\qquad {shapes_latex(self.parsed.var_shapes)}$$"
+        return f"$${self.equation_latex} \\qquad {shapes_latex(self._shapes_used())}$$"
 
     def __repr__(self) -> str:
         return f"Derivative({self.kind} of {self.parsed.source!r} by {self.wrt}: {self.text})"

@@ -82,6 +82,8 @@ class _Base:
 class TextPrinter(_Base):
     """Renders nodes in matcalc's input language (parseable again)."""
 
+    dim_alias: dict = {}
+
     def paren(self, s):
         return f"({s})"
 
@@ -89,7 +91,7 @@ class TextPrinter(_Base):
         return s
 
     def dim(self, d) -> str:
-        return "*".join(str(f) for f in dim_factors(d))
+        return "*".join(self.dim_alias.get(f, str(f)) for f in dim_factors(d))
 
     def _print_var(self, n):
         return n.attr, PREC_ATOM
@@ -227,17 +229,47 @@ def _binding_names(root: Node, k: int) -> list[str]:
     return out
 
 
-def to_text(node: Node, share: bool = True) -> str:
+def dim_aliases(node: Node, var_shapes: dict, declared=()) -> dict[str, str]:
+    """`len(v)`, `rows(X)` or `cols(X)` for each dimension of `node` that none of its own variables
+    carries and that the user did not name (in `declared`), so that its text evaluates with the
+    values alone (no `shapes=` needed)."""
+    from .expr import postorder
+    dims, carried = set(), set()
+    for n in postorder(node):
+        for d in n.shape:
+            dims.update(f for f in dim_factors(d) if isinstance(f, str))
+        if n.op == "K":
+            dims.update(f for d in n.attr for f in dim_factors(d) if isinstance(f, str))
+        if n.op == "var":
+            carried.update(f for d in n.shape for f in dim_factors(d) if isinstance(f, str))
+    alias = {}
+    for d in sorted(dims - carried - set(declared)):
+        for v, shape in var_shapes.items():
+            if len(shape) == 1 and shape[0] == d:
+                alias[d] = f"len({v})"
+            elif len(shape) == 2 and shape[0] == d and shape[0] != 1:
+                alias[d] = f"rows({v})"
+            elif len(shape) == 2 and shape[1] == d:
+                alias[d] = f"cols({v})"
+            if d in alias:
+                break
+    return alias
+
+
+def to_text(node: Node, share: bool = True, dim_alias: dict | None = None) -> str:
     """The node in the input language; repeated large pieces become `where` bindings."""
     shared = shared_nodes(node) if share else []
     names = dict(zip((id(s) for s in shared), _binding_names(node, len(shared))))
     p = TextPrinter(names)
+    if dim_alias:
+        p.dim_alias = dim_alias
     body = p.render(node)[0]
     if not shared:
         return body
     defs = []
     for s in shared:
         inner = TextPrinter({k: v for k, v in names.items() if k != id(s)})
+        inner.dim_alias = p.dim_alias
         inner.memo = {k: v for k, v in p.memo.items()}
         inner.memo.pop(id(s), None)
         defs.append(f"{names[id(s)]} = {inner.render(s)[0]}")
@@ -246,11 +278,21 @@ def to_text(node: Node, share: bool = True) -> str:
 
 # ----------------------------------------------------------------------------- LaTeX
 
+_GREEK = frozenset("alpha beta gamma delta epsilon eta theta kappa lambda mu nu rho sigma tau phi omega".split())
+
+
 @lru_cache(maxsize=4096)
 def _latex_symbol(name: str) -> str:
+    """sympy's rendering of a name (`alpha` → α, `W1` → W_{1}), Greek only for matcalc's Greek names."""
+    import re
+
     from sympy import Symbol
     from sympy.printing.latex import latex
-    return latex(Symbol(name))
+    out = latex(Symbol(name))
+    base = re.match(r"[A-Za-z]+", name).group(0)
+    if out.startswith("\\") and base.lower() not in _GREEK and not out.startswith("\\mathrm"):
+        return "\\mathit{" + name.replace("_", "\\_") + "}"
+    return out
 
 
 def _latex_printer_class():

@@ -382,7 +382,16 @@ class Typer:
             return self.named(a.attr)
         if a.op == "mul":
             return ("*", self.dim_arg(a.args[0]), self.dim_arg(a.args[1]))
-        raise ShapeError(f"{self.src(a)}: a dimension must be a name, a positive integer or a product of those")
+        if a.op == "call" and a.attr in ("len", "rows", "cols") and len(a.args) == 1 and a.args[0].op == "var":
+            s = self.type(a.args[0], {})
+            if a.attr == "len" and len(s) == 1:
+                return s[0]
+            if a.attr in ("rows", "cols") and len(s) == 2:
+                return s[0] if a.attr == "rows" else s[1]
+            raise ShapeError(f"{self.src(a)}: len() takes a vector, rows() and cols() a matrix, but "
+                             f"{self.describe(a.args[0])}")
+        raise ShapeError(f"{self.src(a)}: a dimension must be a name, a positive integer, len(x), rows(X), "
+                         f"cols(X) or a product of those")
 
     def c_elementwise(self, r, shapes):
         return shapes[0]

@@ -371,6 +371,10 @@ def _chain_shape(fs: list[Node]) -> tuple:
     return (r, c)
 
 
+def _is_row(f: Node) -> bool:
+    return len(f.shape) == 2 and f.shape[0] == 1
+
+
 def _kron_parts(f: Node):
     return f.args if f.op == "kron" else None
 
@@ -431,6 +435,12 @@ def _rewrite_chain(chain: list[Node]) -> list[Node]:
                 (p, q), (r, s) = a.args, b.args
                 if as_2d(p.shape)[1] == as_2d(r.shape)[0] and as_2d(q.shape)[1] == as_2d(s.shape)[0]:
                     new = kron(matmul(p, r), matmul(q, s))
+            elif a.op == "kron" and b.op == "K" and (_is_row(a.args[0]) or _is_row(a.args[1])) \
+                    and as_2d(a.args[0].shape)[1] == b.attr[0] and as_2d(a.args[1].shape)[1] == b.attr[1]:
+                new = kron(a.args[1], a.args[0])  # (A ⊗ B) K(p, q) = B ⊗ A when A or B is a row
+            elif a.op == "K" and b.op == "kron" and (len(b.args[0].shape) == 1 or len(b.args[1].shape) == 1) \
+                    and as_2d(b.args[1].shape)[0] == a.attr[0] and as_2d(b.args[0].shape)[0] == a.attr[1]:
+                new = kron(b.args[1], b.args[0])  # K(p, q) (C ⊗ D) = D ⊗ C when C or D is a column
             elif a.op == "diag" and len(b.shape) == 1:
                 new = mul(a.args[0], b)
             elif b.op == "diag" and len(a.shape) == 2 and a.shape[0] == 1:
