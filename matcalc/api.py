@@ -69,6 +69,8 @@ class Derivative:
         self.layout, self.out_shape, self.wrt_shape = layout, out_shape, wrt_shape
         self.vec_form, self.differential, self.upstream = vec_form, differential, upstream
         self._text = self._latex = None
+        self.facts: list = list(getattr(parsed, "facts", []))       # declared (fact, name) pairs
+        self.fact_names: list = [f"{k}={v}" for k, v in self.facts]
 
     # ---- the contract
     @property
@@ -164,18 +166,29 @@ class Derivative:
             seed = S.dvar(x.attr, x.shape) if x.shape != () else S.const(1)
             dg = forward(g, {x.attr: seed})
             return first + forward_steps(g, x, dg, self.result, self.vec_form or x.shape != ())
+        xl = to_latex(x)
         if f.shape == ():
             note = None
+            grad = self.result
             if self.layout == "numerator" and len(x.shape) == 2:
-                note = f"\\text{{numerator layout: the transpose}}\\; {to_latex(self.result)}"
-            grad = self.result if note is None else S.T(self.result)
-            return gradient_steps(f, x, S.const(1), grad, note)
-        res = self.result
+                grad = S.T(self.result)
+                note = (f"\\frac{{\\partial f}}{{\\partial {xl}}}\\Big|_{{\\text{{numerator}}}} = "
+                        f"\\left(\\frac{{\\partial f}}{{\\partial {xl}}}\\right)^{{T}} = {to_latex(self.result)}",
+                        f"numerator layout: the transpose, {to_text(self.result)}")
+            assumption = None
+            raw = reverse(f, x, S.const(1))
+            if self.fact_names and raw is not grad:
+                assumption = (f"assumption: {', '.join(self.fact_names)}", grad)
+                grad = raw
+            return gradient_steps(f, x, S.const(1), grad, note, assumption)
+        res, note = self.result, None
         if self.layout == "denominator" and len(f.shape) == 1 and len(x.shape) == 1:
             res = S.T(res)
+            note = (f"\\frac{{\\partial F}}{{\\partial {xl}}}\\Big|_{{\\text{{denominator}}}} = J^{{T}} = "
+                    f"{to_latex(self.result)}", f"denominator layout: the transpose, {to_text(self.result)}")
         return forward_steps(f, x, self.differential if self.differential is not None else
                              forward(f, {x.attr: S.const(1) if x.shape == () else S.dvar(x.attr, x.shape)}),
-                             res, self.vec_form or (len(f.shape) == 1 and len(x.shape) == 1 and False))
+                             res, self.vec_form, note)
 
     @property
     def index_latex(self) -> str:
@@ -260,7 +273,8 @@ def _setup(expr: str, wrt: str, shapes, assume=None, symmetric=None, syntax="mat
     from .assume import make_rewrite, parse_facts
     _check_name(wrt, "wrt")
     parsed = parse_expr(expr, shapes, extra_vars=(wrt,), syntax=syntax)
-    rewrite = make_rewrite(parse_facts(assume, symmetric), parsed.var_shapes)
+    parsed.facts = parse_facts(assume, symmetric)
+    rewrite = make_rewrite(parsed.facts, parsed.var_shapes)
     if rewrite is not None:
         parsed.expr = S.rebuild(parsed.expr, rewrite)
     x = S.var(wrt, parsed.var_shapes[wrt])

@@ -61,8 +61,10 @@ def make_rewrite(facts: list[tuple[str, str]], var_shapes: dict):
                 raise MatcalcError(f"assume: {name} is {fmt_shape(shape)}; rows_sum_to_one needs a matrix")
             rows[name] = shape
 
+    sym_vars = frozenset(sym)
+
     def rewrite(n: Node):
-        if n.op == "T" and n.args[0].op == "var" and n.args[0].attr in sym:
+        if n.op == "T" and S.is_symmetric(n.args[0], sym_vars):
             return n.args[0]
         if n.op == "sum" and n.args[0].op == "var" and n.args[0].attr in rows:
             m, _ = rows[n.args[0].attr]

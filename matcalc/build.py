@@ -18,6 +18,7 @@ class Parsed:
     var_shapes: dict[str, tuple]
     source: str
     typer: Typer = field(repr=False)
+    facts: list = field(default_factory=list)
 
     @property
     def shape(self) -> tuple:

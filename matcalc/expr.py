@@ -17,7 +17,7 @@ Dim = object  # int | str | tuple
 class Node:
     """One operator applied to child nodes. Build nodes with `make` (or `simplify`'s constructors)."""
 
-    __slots__ = ("op", "args", "attr", "shape", "h", "__weakref__", "_vars", "_size")
+    __slots__ = ("op", "args", "attr", "shape", "h", "__weakref__", "_vars", "_size", "_sym")
 
     def __repr__(self) -> str:
         from .render import to_text
@@ -66,6 +66,7 @@ def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
         node.h = _stable_hash(op, attr, shape, args)
         node._vars = None
         node._size = None
+        node._sym = None
         _TABLE[key] = node
     return node
 

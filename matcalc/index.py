@@ -31,7 +31,7 @@ class IndexPrinter:
             base = f"{{{base}}}"
         return base + (f"_{{{''.join(idx)}}}" if idx else "")
 
-    def entry(self, n: Node, idx: tuple) -> str:
+    def entry(self, n: Node, idx: tuple, paren: bool = True) -> str:
         idx = tuple(idx)
         op = n.op
         if n.shape == ():
@@ -50,18 +50,29 @@ class IndexPrinter:
             return rf"\delta_{{{''.join(idx)}}}"
         if op in ("ones", "zeros"):
             return "1" if op == "ones" else "0"
-        if op in ("add", "mul"):
+        if op == "add":
             parts = [self.entry(a, self._bidx(a, n, idx)) for a in n.args]
-            if op == "add":
-                out = parts[0]
-                for p in parts[1:]:
-                    out += " - " + p[1:] if p.startswith("-") else " + " + p
-                return f"\\left({out}\\right)"
-            coef = ""
-            if n.args[0].op == "const":
-                coef, parts = parts[0], parts[1:]
-                coef = "-" if coef == "-1" else coef + " "
-            return coef + " ".join(parts)
+            out = parts[0]
+            for p in parts[1:]:
+                out += " - " + p[1:] if p.startswith("-") else " + " + p
+            return f"\\left({out}\\right)" if paren else out
+        if op == "mul":
+            coef, num, den = "", [], []
+            for a in n.args:
+                if a.op == "const":
+                    coef = "-" if a.attr == -1 else fmt_number(a.attr) + " "
+                elif a.op == "pow" and a.args[1].op == "const" and a.args[1].attr < 0:
+                    b, e = a.args[0], -a.args[1].attr
+                    t = self.entry(b, self._bidx(b, n, idx))
+                    den.append(t if e == 1 else f"{{{t}}}^{{{fmt_number(e)}}}")
+                else:
+                    t = self.entry(a, self._bidx(a, n, idx))
+                    if t != "1":
+                        num.append(t)
+            body = " ".join(num) or "1"
+            if den:
+                body = f"\\frac{{{body}}}{{{' '.join(den)}}}"
+            return coef + body
         if op == "pow":
             b, e = n.args
             if e.op == "const" and e.attr == -1:
@@ -83,17 +94,27 @@ class IndexPrinter:
                     bounds.append(self.fresh())
                     sums.append(bounds[-1])
             bounds.append(None if col[-1] else c)
+            for k, f in enumerate(fs):  # diag(v) keeps the index: δ_ab v_a, summed away
+                if f.op == "diag" and bounds[k] is not None and bounds[k + 1] is not None:
+                    a, b = bounds[k], bounds[k + 1]
+                    keep, drop = (a, b) if b in sums else (b, a)
+                    if drop in sums:
+                        sums.remove(drop)
+                        bounds = [keep if x == drop else x for x in bounds]
             parts = []
             for k, f in enumerate(fs):
+                if f.op == "diag" and bounds[k] == bounds[k + 1]:
+                    parts.append(self.entry(f.args[0], (bounds[k],)))
+                    continue
                 ix = (bounds[k],) if col[k] else (bounds[k + 1],) if row[k] else (bounds[k], bounds[k + 1])
                 parts.append(self.entry(f, ix))
-            body = " ".join(parts)
+            body = " ".join(q for q in parts if q != "1") or "1"
             return (rf"\sum_{{{','.join(sums)}}} " + body) if sums else body
         if op == "T":
             a = n.args[0]
             return self.entry(a, tuple(reversed(idx)) if len(a.shape) == 2 else idx)
         if op == "fn":
-            return rf"{_FN[n.attr]}\left({self.entry(n.args[0], idx)}\right)"
+            return rf"{_FN[n.attr]}\left({self.entry(n.args[0], idx, paren=False)}\right)"
         if op == "sum":
             a = n.args[0]
             if len(a.shape) == 1:
@@ -112,6 +133,8 @@ class IndexPrinter:
         if op == "diagv":
             return self.entry(n.args[0], (idx[0], idx[0]))
         from .render import to_latex
+        if n.shape == ():
+            return to_latex(n, share=False)
         return rf"\left({to_latex(n, share=False)}\right)_{{{''.join(i for i in idx if i)}}}"
 
     def _bidx(self, a: Node, parent: Node, idx: tuple) -> tuple:
@@ -133,17 +156,20 @@ def index_latex(d) -> str:
     if d.kind in ("diff", "vjp") and (d.out_shape == () or d.kind == "vjp"):
         idx = ("i", "j")[:len(res.shape)]
         f = "L" if d.kind == "vjp" else "f"
-        return rf"\frac{{\partial {f}}}{{\partial {p.sym(d.wrt, idx)}}} = {p.entry(res, idx)}"
+        wrt_idx = idx[::-1] if d.layout == "numerator" and len(idx) == 2 else idx  # the transpose
+        return rf"\frac{{\partial {f}}}{{\partial {p.sym(d.wrt, wrt_idx)}}} = {p.entry(res, idx, paren=False)}"
     if d.wrt_shape == () and d.kind == "diff":
         idx = ("i", "j")[:len(res.shape)]
-        return rf"\frac{{\partial f_{{{''.join(idx)}}}}}{{\partial {x}}} = {p.entry(res, idx)}"
+        return rf"\frac{{\partial f_{{{''.join(idx)}}}}}{{\partial {x}}} = {p.entry(res, idx, paren=False)}"
     if not d.vec_form and len(res.shape) == 2:
         i, j = "i", "j"
+        if d.layout == "denominator":  # the transpose of the Jacobian
+            i, j = j, i
         lhs = rf"\frac{{\partial^2 f}}{{\partial {p.sym(d.wrt, (i,))} \partial {p.sym(d.wrt, (j,))}}}" \
-            if d.kind == "hessian" else rf"\frac{{\partial f_{{i}}}}{{\partial {p.sym(d.wrt, (j,))}}}"
-        return f"{lhs} = {p.entry(res, (i, j))}"
+            if d.kind == "hessian" else rf"\frac{{\partial f_{{{i}}}}}{{\partial {p.sym(d.wrt, (j,))}}}"
+        return f"{lhs} = {p.entry(res, ('i', 'j'), paren=False)}"
     if d.differential is not None:  # more than two axes: the differential, entry by entry
         idx = ("i", "j")[:len(d.differential.shape)]
-        return rf"\mathrm{{d}}F_{{{''.join(idx)}}} = {p.entry(d.differential, idx)}"
+        return rf"\mathrm{{d}}F_{{{''.join(idx)}}} = {p.entry(d.differential, idx, paren=False)}"
     from .render import to_latex
     return to_latex(res)

@@ -74,6 +74,18 @@ class _Base:
             return [T(f) for f in reversed(n.args)]
         return None
 
+    def untransposed_add(self, n: Node):
+        """Sᵀ's node when the sum S is better written (…)ᵀ: `(X W − Y)ᵀ`, not `(X W)ᵀ − Yᵀ`."""
+        if n.op != "add" or len(n.shape) != 2:
+            return None
+        from .simplify import T
+        t = T(n)
+        if t.op == "T":
+            return None
+        if _transposes(t) + 1 < _transposes(n):
+            return t
+        return None
+
     def at(self, n: Node, prec: int) -> str:
         s, p = self.render(n)
         return s if p >= prec else self.paren(s)
@@ -121,6 +133,9 @@ class TextPrinter(_Base):
         return f"commutation({self.dim(n.attr[0])}, {self.dim(n.attr[1])})", PREC_ATOM
 
     def _print_add(self, n):
+        u = self.untransposed_add(n)
+        if u is not None:
+            return self.at(u, PREC_POST) + ".T", PREC_POST
         out = []
         for i, t in enumerate(n.args):
             c, rest = _coef_split(t)
@@ -213,6 +228,16 @@ class TextPrinter(_Base):
     _print_kron = lambda self, n: self._call("kron", *n.args)
 
 
+def _transposes(n: Node) -> int:
+    """How many transposes writing n takes (a product of mostly transposed factors counts one)."""
+    from .expr import postorder
+    k = 0
+    for m in postorder(n):
+        if m.op == "T":
+            k += 1
+    return k
+
+
 def _neg_of(t: Node) -> Node:
     from .simplify import mul, const
     return mul(const(-1), t)
@@ -240,6 +265,8 @@ def dim_aliases(node: Node, var_shapes: dict, declared=()) -> dict[str, str]:
             dims.update(f for f in dim_factors(d) if isinstance(f, str))
         if n.op == "K":
             dims.update(f for d in n.attr for f in dim_factors(d) if isinstance(f, str))
+        if n.op == "numel":
+            dims.update(f for f in dim_factors(n.attr) if isinstance(f, str))
         if n.op == "var":
             carried.update(f for d in n.shape for f in dim_factors(d) if isinstance(f, str))
     alias = {}
@@ -348,6 +375,9 @@ def _latex_printer_class():
             return f"K_{{{self.dim(n.attr[0])},{self.dim(n.attr[1])}}}", PREC_ATOM
 
         def _print_add(self, n):
+            u = self.untransposed_add(n)
+            if u is not None:
+                return f"{self.at(u, PREC_ATOM)}^{{T}}", PREC_POST
             out = []
             for i, t in enumerate(n.args):
                 c, _ = _coef_split(t)
@@ -508,7 +538,10 @@ class UnicodePrinter(TextPrinter):
         return self.dim(n.attr), PREC_ATOM
 
     def _print_add(self, n):
-        return super()._print_add(n)[0].replace(" - ", " − "), PREC_ADD
+        s, p = super()._print_add(n)
+        if p == PREC_POST:
+            return s[:-2] + "ᵀ", p
+        return s.replace(" - ", " − "), PREC_ADD
 
     def _print_mul(self, n):
         coef, factors = _coef_split(n)

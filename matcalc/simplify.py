@@ -456,10 +456,43 @@ def _rewrite_chain(chain: list[Node]) -> list[Node]:
     return chain
 
 
+def is_symmetric(n: Node, sym_vars: frozenset = frozenset()) -> bool:
+    """True when n equals its transpose by its structure (XᵀX, A + Aᵀ, inv of a symmetric
+    matrix, ...); variables named in `sym_vars` are declared symmetric."""
+    if len(n.shape) != 2 or n.shape[0] != n.shape[1] or n.shape[0] == 1:
+        return False
+    if not sym_vars and n._sym is not None:
+        return n._sym
+    op = n.op
+    if op in ("eye", "diag", "ones", "zeros"):
+        out = True
+    elif op == "var":
+        out = n.attr in sym_vars
+    elif op in ("inv", "fn", "pow") or (op == "T" and n.args[0].shape == n.shape):
+        out = is_symmetric(n.args[0], sym_vars) and (op != "pow" or n.args[1].shape == ())
+    elif op == "mul":
+        out = all(f.shape == () or is_symmetric(f, sym_vars) for f in n.args)
+    elif op == "add":
+        ts = list(n.args)
+        out = all(is_symmetric(t, sym_vars) or T(t) in ts for t in ts)
+    elif op == "matmul":
+        fs = n.args
+        k = len(fs)
+        out = all(T(fs[i]) is fs[k - 1 - i] for i in range(k // 2)) and \
+            (k % 2 == 0 or is_symmetric(fs[k // 2], sym_vars))
+    else:
+        out = False
+    if not sym_vars:
+        n._sym = out
+    return out
+
+
 def T(a: Node) -> Node:
     """Transpose, pushed through sums, products and inverses down to the leaves."""
     op = a.op
     if a.shape == () or op in ("eye", "diag"):
+        return a
+    if op in ("inv", "add", "matmul") and is_symmetric(a):
         return a
     if op == "T":
         return a.args[0]
@@ -565,6 +598,8 @@ def sum_(a: Node, axis: int | None = None) -> Node:
         return sum_(a.args[0], 1 - axis)
     if a.op == "mul" and a.args[0].op == "const":
         return mul(a.args[0], sum_(make("mul", a.args[1:], None, a.shape) if len(a.args) > 2 else a.args[1], axis))
+    if a.op == "ones":
+        return mul(numel(m if axis == 0 else n), ones(out_shape))
     if axis == 0 and _row_broadcast(a) is not None:
         return mul(numel(m), _row_broadcast(a))  # a vector repeated down m rows, summed over them
     return make("sum", (a,), axis, out_shape)

@@ -84,13 +84,15 @@ def _frontier_expr(front: dict[int, tuple[Node, Node]]) -> Node:
     return S.add(*[pairing(g, d_of(n)) for n, g in front.values()])
 
 
-def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: str | None = None) -> list[Step]:
+def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple | None = None,
+                   assumption: tuple | None = None) -> list[Step]:
     """The reverse sweep for a scalar f, written out one rule at a time."""
     steps = []
     name = x.attr
-    d0 = d_of(f)
+    d0 = pairing(g0, d_of(f))
+    what = "f" if f.shape == () else f"⟨G, F⟩ with F {fmt_shape(f.shape)}"
     steps.append(Step("differential", f"\\mathrm{{d}}f = {to_latex(d0, share=False)}",
-                      f"df = {to_text(d0, share=False)}", {"f": fmt_shape(f.shape)}, S.mul(g0, d0)))
+                      f"df = {to_text(d0, share=False)}", {"f": what}, d0))
     if not f.has(name):
         steps.append(Step("no dependence", f"\\mathrm{{d}}f = 0", "df = 0", {}, S.const(0)))
         return steps
@@ -105,6 +107,9 @@ def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: str | 
             continue
         del front[id(node)]
         rule, formula = RULES.get(node.op, (node.op, ""))
+        if node.op == "mul" and sum(a.has(name) for a in node.args) == 1 and \
+                all(a.has(name) or a.shape == () for a in node.args):
+            rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
         shapes = {"node": f"{to_text(node, share=False)}: {fmt_shape(node.shape)}",
                   "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
                   else f"{fmt_shape(total.shape)} ✗"}
@@ -127,12 +132,19 @@ def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: str | 
                       f"df = {to_text(ident, share=False)}  =>  df/d{name} = {to_text(g)}",
                       {name: fmt_shape(x.shape), "gradient": f"{fmt_shape(g.shape)} ✓"}, ident,
                       note=f"df = {lhs} gives ∂f/∂{name} = G (simplified)"))
+    if assumption:
+        rule, final = assumption
+        steps.append(Step(rule, f"\\frac{{\\partial f}}{{\\partial {to_latex(x)}}} = {to_latex(final)}",
+                          f"df/d{name} = {to_text(final)}", {"gradient": f"{fmt_shape(final.shape)} ✓"},
+                          pairing(final, d_of(x))))
     if layout_note:
-        steps.append(Step("layout conversion", layout_note, layout_note, {}))
+        latex, text = layout_note
+        steps.append(Step("layout conversion", latex, text, {}))
     return steps
 
 
-def forward_steps(f: Node, x: Node, df: Node | None, result: Node, vec_form: bool) -> list[Step]:
+def forward_steps(f: Node, x: Node, df: Node | None, result: Node, vec_form: bool,
+                  layout_note: tuple | None = None) -> list[Step]:
     """The differential by the forward rules, then the derivative read off it."""
     d0 = d_of(f)
     steps = [Step("differential", f"\\mathrm{{d}}F = {to_latex(d0, share=False)}",
@@ -157,6 +169,9 @@ def forward_steps(f: Node, x: Node, df: Node | None, result: Node, vec_form: boo
     else:
         steps.append(Step("identification: dF = F' dα", f"\\frac{{\\partial F}}{{\\partial {to_latex(x)}}} = {to_latex(result)}",
                           f"dF/d{x.attr} = {to_text(result)}", {"derivative": fmt_shape(result.shape)}))
+    if layout_note:
+        latex, text = layout_note
+        steps.append(Step("layout conversion", latex, text, {}))
     return steps
 
 
@@ -169,7 +184,7 @@ def steps_latex(steps: list[Step]) -> str:
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
-def step_value(expr: Node, wrt: str, values: dict, direction, var_shapes: dict) -> float:
+def step_value(expr: Node, wrt: str, values: dict, direction, var_shapes: dict):
     """The number a df line stands for when the variable moves along `direction`: every d(n) is
     replaced by the directional derivative of n (forward mode), then the line is evaluated."""
     import numpy as np
@@ -193,4 +208,5 @@ def step_value(expr: Node, wrt: str, values: dict, direction, var_shapes: dict) 
     e = S.rebuild(expr, rewrite)
     shapes = dict(var_shapes, **{seed_name: x_shape})
     env, dims = bind_values(shapes, dict(values, **{seed_name: direction}))
-    return float(np.asarray(evaluate_node(e, env, dims)))
+    out = np.asarray(evaluate_node(e, env, dims), dtype=float)
+    return float(out) if out.ndim == 0 else out
