@@ -360,7 +360,7 @@ def _latex_printer_class():
             return f"\\mathrm{{d}}\\left({self.render(n.args[0])[0]}\\right)", PREC_ATOM
 
         def _print_numel(self, n):
-            return self.dim(n.attr), PREC_MUL
+            return self.dim(n.attr), (PREC_MUL if isinstance(n.attr, tuple) else PREC_ATOM)
 
         def _print_eye(self, n):
             return f"I_{{{self.dim(n.shape[0])}}}", PREC_ATOM
