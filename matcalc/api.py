@@ -78,15 +78,14 @@ class Derivative:
         """The derivative in the input language (parseable; `where` names repeated pieces)."""
         if self._text is None:
             from .render import dim_aliases
-            self._text = to_text(self.result, dim_alias=dim_aliases(self.result, self._shapes_used(),
-                                                                    self.parsed.typer.rigid))
+            shapes = {self.wrt: self.wrt_shape, **self._shapes_used()}  # the variable's dims first
+            self._text = to_text(self.result, dim_alias=dim_aliases(self.result, shapes, self.parsed.typer.rigid))
         return self._text
 
     def _shapes_used(self) -> dict:
         """The shapes of the variables this derivative is about (not every name in `shapes=`)."""
         used = self.parsed.expr.vars | {self.wrt} | ({self.upstream} if self.upstream else set())
-        out = {self.wrt: self.wrt_shape}  # first: its dimensions name the derivative's
-        out.update((k, v) for k, v in self.parsed.var_shapes.items() if k in used)
+        out = {k: v for k, v in self.parsed.var_shapes.items() if k in used}  # in order of appearance
         if self.upstream:
             out[self.upstream] = self.out_shape
         return out
@@ -141,6 +140,11 @@ class Derivative:
     @property
     def differential_text(self) -> str | None:
         return None if self.differential is None else "dF = " + to_text(self.differential, share=False)
+
+    @property
+    def differential_unicode(self) -> str | None:
+        from .render import to_unicode
+        return None if self.differential is None else "dF = " + to_unicode(self.differential)
 
     @property
     def steps(self) -> list:

@@ -29,6 +29,10 @@ def _shapes(items: list[str] | None) -> dict | None:
     return out
 
 
+class _Done(Exception):
+    """The backprop line is written."""
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
     p = argparse.ArgumentParser(prog="matcalc", description="Symbolic matrix calculus: derivatives in "
@@ -114,17 +118,21 @@ def run(argv: list[str]) -> int:
     out.append(_render(d, args.format))
     if not args.quiet and d.vec_form and d.kind == "diff":
         if d.differential is not None:
-            out.append(("# differential: " + d.differential_latex) if args.format == "latex"
-                       else "# differential: " + d.differential_text)
+            diff_form = {"latex": d.differential_latex, "unicode": d.differential_unicode}.get(
+                args.format, d.differential_text)
+            out.append("# differential: " + diff_form)
     backprop = getattr(args, "backprop", None)
     if not args.quiet and args.command == "diff" and (backprop or (d.vec_form and d.out_shape != ())):
         g = backprop or "G"
         try:
             b = api.vjp(expr, args.wrt, upstream=g, shapes=shapes, **facts)
             body = _render(b, args.format)
+            if args.format == "index":  # the index form states its own left-hand side
+                out.append(f"# backprop (upstream {g} = dL/dF): {body}")
+                raise _Done
             lhs = f"\\frac{{\\partial L}}{{\\partial {args.wrt}}}" if args.format == "latex" else f"∂L/∂{args.wrt}" if args.format == "unicode" else f"dL/d{args.wrt}"
             out.append(f"# backprop (upstream {g} = dL/dF): {lhs} = {body}")
-        except MatcalcError:
+        except (MatcalcError, _Done):
             pass
     status = 0
     if args.check:

@@ -28,7 +28,7 @@ BACKENDS = {
                   kron="np.kron({a}, {b})", eye="np.eye({n})", ones="np.ones(({dims}))", zeros="np.zeros(({dims}))",
                   sum="np.sum({x})", sum_axis="np.sum({x}, axis={axis})", max_axis="np.max({x}, axis={axis}, keepdims=True)",
                   freshape="{x}.reshape(({dims}), order='F')", vec="{x}.reshape(-1, order='F')", T="{x}.T",
-                  tmatmul="{a}.T @ {b}"),
+                  tmatmul="{a}.T @ {b}", sum_keep="np.sum({x}, axis={axis}, keepdims=True)", perm="transpose"),
     "torch": dict(ns="torch", imports="import torch", asarray="torch.as_tensor({x}, dtype=torch.float64)",
                   fn={**_NP_FN, "sigmoid": "torch.sigmoid({x})", "relu": "torch.relu({x})",
                       "softplus": "torch.nn.functional.softplus({x})", "step": "(({x}) > 0).to(torch.float64)"},
@@ -39,7 +39,7 @@ BACKENDS = {
                   sum="torch.sum({x})", sum_axis="torch.sum({x}, dim={axis})",
                   max_axis="torch.amax({x}, dim={axis}, keepdim=True)",
                   freshape="_freshape({x}, ({dims}))", vec="{x}.T.reshape(-1)", T="{x}.T",
-                  tmatmul="{a}.T @ {b}"),
+                  tmatmul="{a}.T @ {b}", sum_keep="torch.sum({x}, dim={axis}, keepdim=True)", perm="permute"),
     "jax": dict(ns="jnp", imports="import jax\nimport jax.numpy as jnp", asarray="jnp.asarray({x})",
                 fn={**_NP_FN, "sigmoid": "jax.nn.sigmoid({x})", "softplus": "jax.nn.softplus({x})"},
                 slogdet="jnp.linalg.slogdet({x})[1]", det="jnp.linalg.det({x})", inv="jnp.linalg.inv({x})",
@@ -48,7 +48,8 @@ BACKENDS = {
                 sum="jnp.sum({x})", sum_axis="jnp.sum({x}, axis={axis})",
                 max_axis="jnp.max({x}, axis={axis}, keepdims=True)",
                 freshape="{x}.reshape(({dims}), order='F')", vec="{x}.T.reshape(-1)", T="{x}.T",
-                tmatmul="jnp.einsum('ji,jk->ik', {a}, {b})"),  # XLA on CPU copies a transposed operand
+                tmatmul="jnp.einsum('ji,jk->ik', {a}, {b})",  # XLA on CPU copies a transposed operand
+                sum_keep="jnp.sum({x}, axis={axis}, keepdims=True)", perm="transpose"),
 }
 
 _HELPERS = {
@@ -61,8 +62,7 @@ _HELPERS = {
                    "    c = {max_axis_z}\n    return ({ns}.log({sum_keep_c}) + c).reshape(-1)\n"),
     "_kron_apply": ("def _kron_apply(a, b, m):\n"
                     "    # (a ⊗ b) @ m without building a ⊗ b\n"
-                    "    a = a.reshape(a.shape[0], -1) if a.ndim == 2 else a.reshape(-1, 1)\n"
-                    "    b = b.reshape(b.shape[0], -1) if b.ndim == 2 else b.reshape(-1, 1)\n"
+                    "    # a and b come 2-D (a column vector n×1, a row 1×n)\n"
                     "    vec = m.ndim == 1\n    m = m.reshape(m.shape[0], -1)\n"
                     "    m3 = m.reshape(a.shape[1], b.shape[1], m.shape[1])\n"
                     "    out = {ns}.einsum('aj,bi,jik->abk', a, b, m3).reshape(a.shape[0] * b.shape[0], m.shape[1])\n"
@@ -70,7 +70,7 @@ _HELPERS = {
     "_comm_apply": ("def _comm_apply(p, q, m):\n"
                     "    # K(p, q) @ m without building K: rows of vec(X) become rows of vec(X.T)\n"
                     "    vec = m.ndim == 1\n    m = m.reshape(m.shape[0], -1)\n"
-                    "    out = m.reshape(q, p, m.shape[1]).transpose(1, 0, 2).reshape(p * q, m.shape[1])\n"
+                    "    out = m.reshape(q, p, m.shape[1]).{perm}(1, 0, 2).reshape(p * q, m.shape[1])\n"
                     "    return out.reshape(-1) if vec else out\n"),
     "_commutation": ("def _commutation(p, q):\n"
                      "    return _comm_apply(p, q, {eye_pq})\n"),
@@ -99,11 +99,19 @@ class CodeGen:
 
     def set_names(self, variables, dims):
         """Identifiers for variables and dimensions that clash with nothing in the generated code."""
+        taken = set(_RESERVED) | set(variables) | {f"_t{i}" for i in range(1, 10000)}
         for v in variables:
-            self.names[v] = v + "_" if v in _RESERVED or v.startswith("_") else v
-        taken = set(self.names.values()) | _RESERVED
+            name = v
+            while name in _RESERVED or name.startswith("_") or (name != v and name in taken):
+                name += "_"
+            self.names[v] = name
+            taken.add(name)
         for d in dims:
-            self.dim_names[d] = d if d not in taken else "dim_" + d
+            name = d
+            while name in taken:
+                name = "dim_" + name
+            self.dim_names[d] = name
+            taken.add(name)
 
     def f(self, key: str, **kw) -> str:
         return self.b[key].format(ns=self.b["ns"], **kw)
@@ -196,10 +204,18 @@ class CodeGen:
         if op == "vec":
             return self.f("vec", x=self.c(n.args[0]))
         if op == "kron":
-            a, b = (self.code[id(y)] if len(y.shape) == 2 else f"{self.c(y)}.reshape(-1, 1)" for y in n.args)
+            a, b = (self.as2d(y) for y in n.args)
             out = self.f("kron", a=a, b=b)
             return out if len(n.shape) == 2 else f"{out}.reshape(-1)"
         raise NotImplementedError(op)  # pragma: no cover - every operator is listed above
+
+    def as2d(self, n: Node) -> str:
+        """The node's value as a 2-D array (vectors are 1-D in generated code)."""
+        if len(n.shape) == 1:
+            return f"{self.c(n)}.reshape(-1, 1)"
+        if len(n.shape) == 2 and n.shape[0] == 1:
+            return f"{self.c(n)}.reshape(1, -1)"
+        return self.code[id(n)]
 
     def matmul(self, fs) -> str:
         """A product folded left to right, applying diag / kron / commutation factors."""
@@ -214,17 +230,29 @@ class CodeGen:
             if acc is None:
                 acc, acc_node = self.code[id(f)], f
                 continue
+            one_d = len(acc_shape) == 1 or (len(acc_shape) == 2 and acc_shape[0] == 1)
             if acc_node is not None and acc_node.op == "diag":
                 v = self.c(acc_node.args[0])
-                acc = f"{v}[:, None] * {self.c(f)}" if len(f.shape) == 2 else f"{v} * {self.c(f)}"
-            elif acc_node is not None and acc_node.op == "kron":
-                a, b = acc_node.args
-                acc = f"{self.helper('_kron_apply')}({self.code[id(a)]}, {self.code[id(b)]}, {self.code[id(f)]})"
-            elif acc_node is not None and acc_node.op == "K":
-                p, q = acc_node.attr
-                acc = f"{self.helper('_comm_apply')}({self.dim(p)}, {self.dim(q)}, {self.code[id(f)]})"
+                acc = f"{v}[:, None] * {self.c(f)}" if len(f.shape) == 2 and f.shape[0] != 1 else f"{v} * {self.c(f)}"
             elif f.op == "diag":
                 acc = f"({acc}) * {self.c(f.args[0])}"
+            elif acc_node is not None and acc_node.op == "kron" and f.op not in ("K", "kron"):
+                a, b = acc_node.args
+                acc = f"{self.helper('_kron_apply')}({self.as2d(a)}, {self.as2d(b)}, {self.code[id(f)]})"
+            elif acc_node is not None and acc_node.op == "K" and f.op not in ("K", "kron"):
+                p, q = acc_node.attr
+                acc = f"{self.helper('_comm_apply')}({self.dim(p)}, {self.dim(q)}, {self.code[id(f)]})"
+            elif f.op == "K":  # M K(p, q) = (K(q, p) Mᵀ)ᵀ: permute, never build K
+                p, q = f.attr
+                m = acc if acc_node is None else self.c(acc_node)
+                acc = (f"{self.helper('_comm_apply')}({self.dim(q)}, {self.dim(p)}, {m})" if one_d else
+                       f"{self.helper('_comm_apply')}({self.dim(q)}, {self.dim(p)}, ({m}).T).T")
+            elif f.op == "kron":  # M (A ⊗ B) = ((Aᵀ ⊗ Bᵀ) Mᵀ)ᵀ
+                a, b = f.args
+                m = acc if acc_node is None else self.c(acc_node)
+                at, bt = f"{self.as2d(a)}.T", f"{self.as2d(b)}.T"
+                acc = (f"{self.helper('_kron_apply')}({at}, {bt}, {m})" if one_d else
+                       f"{self.helper('_kron_apply')}({at}, {bt}, ({m}).T).T")
             elif acc_node is not None and acc_node.op == "T" and len(acc_node.args[0].shape) == 2 \
                     and acc_node.args[0].shape[0] != 1 and len(f.shape) == 1:
                 acc = f"{self.c(f)} @ {self.c(acc_node.args[0])}"   # Aᵀ x as x @ A: no transpose
@@ -255,7 +283,10 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
              f'    """{d.kind} of {what} by {d.wrt} (generated by matcalc)."""']
     bound = set()
     for v in used:
-        lines.append(f"    {g.names[v]} = {g.f('asarray', x=g.names[v])}")
+        conv = g.f('asarray', x=g.names[v])
+        if len(var_shapes[v]) == 1 or (len(var_shapes[v]) == 2 and var_shapes[v][0] == 1):
+            conv += ".reshape(-1)"  # a vector (or a row) is 1-D in the generated code
+        lines.append(f"    {g.names[v]} = {conv}")
     for v in used:
         for axis, dimv in enumerate(var_shapes[v]):
             if isinstance(dimv, str) and dimv not in bound:
@@ -266,6 +297,8 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
         raise_line = f"    raise ValueError('cannot tell the size of {', '.join(sorted(needed))} from the arguments')"
         lines.append(raise_line)
     lines += [f"    {ln}" for ln in g.lines]
+    if len(root.shape) == 2 and root.shape[0] == 1 and not d.vec_form:
+        body_expr = f"({body_expr}).reshape(1, -1)"
     if d.vec_form:
         shape = ", ".join(g.dim(x) for x in tuple(d.out_shape) + tuple(d.wrt_shape))
         body_expr = g.f("freshape", x=f"({body_expr})", dims=shape + ("," if "," not in shape else ""))
@@ -273,10 +306,15 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
             g.helper("_freshape")
     lines.append(f"    return {body_expr}")
     fmt = dict(ns=g.b["ns"], max_axis_z=g.f("max_axis", x="z", axis="axis"),
-               sum_keep=g.f("max_axis", x="e", axis="axis").replace("max", "sum").replace("amax", "sum"),
-               sum_keep_c=g.f("max_axis", x=f"{g.b['ns']}.exp(z - c)", axis="axis").replace("max", "sum").replace("amax", "sum"),
+               sum_keep=g.f("sum_keep", x="e", axis="axis"),
+               sum_keep_c=g.f("sum_keep", x=f"{g.b['ns']}.exp(z - c)", axis="axis"),
+               perm=g.b["perm"],
                eye_pq=g.f("eye", n="p * q"))
-    helpers = [_HELPERS[h].format(**fmt) for h in sorted(g.helpers, key=lambda h: (h != "_comm_apply", h))]
+    body = "\n".join(lines)
+    needed = {h for h in g.helpers if f"{h}(" in body}  # a node consumed by a product emits no call
+    for h in list(needed):
+        needed.update(_HELPER_DEPS.get(h, ()))
+    helpers = [_HELPERS[h].format(**fmt) for h in sorted(needed, key=lambda h: (h != "_comm_apply", h))]
     return "\n".join([g.b["imports"], "", ""] + ([*helpers, ""] if helpers else []) + lines) + "\n"
 
 

@@ -259,16 +259,14 @@ def dim_aliases(node: Node, var_shapes: dict, declared=()) -> dict[str, str]:
     carries and that the user did not name (in `declared`), so that its text evaluates with the
     values alone (no `shapes=` needed)."""
     from .expr import postorder
-    dims, carried = set(), set()
-    for n in postorder(node):
-        for d in n.shape:
-            dims.update(f for f in dim_factors(d) if isinstance(f, str))
+    dims, carried = set(), set()  # a variable's dimension is fresh when the text is read again:
+    for n in postorder(node):     # name every generated dimension a constant uses by a variable
+        if n.op in ("eye", "ones", "zeros"):
+            dims.update(f for d in n.shape for f in dim_factors(d) if isinstance(f, str))
         if n.op == "K":
             dims.update(f for d in n.attr for f in dim_factors(d) if isinstance(f, str))
         if n.op == "numel":
             dims.update(f for f in dim_factors(n.attr) if isinstance(f, str))
-        if n.op == "var":
-            carried.update(f for d in n.shape for f in dim_factors(d) if isinstance(f, str))
     alias = {}
     for d in sorted(dims - carried - set(declared)):
         for v, shape in var_shapes.items():

@@ -72,6 +72,8 @@ class Unifier:
         a, b = self.resolve(a), self.resolve(b)
         if a is b or a == b:
             return True
+        if isinstance(a, tuple) or isinstance(b, tuple):
+            return self._unify_products(a, b)
         if isinstance(a, DimVar) and not a.rigid:
             self.parent[a] = b
             return True
@@ -84,6 +86,34 @@ class Unifier:
         if isinstance(b, DimVar) and isinstance(a, int):
             self.parent[b] = a
             return True
+        return False
+
+
+    def _unify_products(self, a, b) -> bool:
+        """m·n = n·?: cancel the common factors, then the one factor left on each side must agree."""
+        fa = list(a[1:]) if isinstance(a, tuple) else [a]
+        fb = list(b[1:]) if isinstance(b, tuple) else [b]
+        ka = kb = 1
+        for f in list(fa):
+            if isinstance(f, int):
+                ka *= f
+                fa.remove(f)
+        for f in list(fb):
+            if isinstance(f, int):
+                kb *= f
+                fb.remove(f)
+        for f in list(fa):
+            if any(g is f for g in fb):
+                fa.remove(f)
+                fb.remove(next(g for g in fb if g is f))
+        if not fa and not fb:
+            return ka == kb
+        if len(fa) == 1 and len(fb) == 1 and ka == kb:
+            return self.unify(fa[0], fb[0])
+        if len(fa) == 1 and not fb and isinstance(fa[0], DimVar) and kb % ka == 0:
+            return self.unify(fa[0], kb // ka)
+        if len(fb) == 1 and not fa and isinstance(fb[0], DimVar) and ka % kb == 0:
+            return self.unify(fb[0], ka // kb)
         return False
 
 
@@ -142,8 +172,14 @@ class Typer:
         return tuple(self._dim(d, name) for d in dims)
 
     def fresh(self) -> DimVar:
+        """A new unknown dimension; its name (m, n, p, … avoiding the declared names) is what
+        messages show; the final names are given again in order of appearance by `finish`."""
         self.fresh_count += 1
-        return DimVar(f"?{self.fresh_count}")
+        taken = set(self.rigid)
+        names = [d for d in DIM_POOL if d not in taken]
+        k = self.fresh_count - 1
+        name = names[k] if k < len(names) else f"d{k}"
+        return DimVar(name)
 
     def default_shape(self, name: str) -> tuple:
         if name in self.declared:
@@ -208,8 +244,8 @@ class Typer:
         if name in env:
             return env[name].shape
         if name not in self.var_shapes:
-            if name in FUNCTIONS or name == "axis":
-                raise ParseError(f"{name} is a function; call it as {name}(...)\n{caret(self.text, *r.span)}")
+            if name == "axis":
+                raise ParseError(f"axis= is a keyword of sum, softmax and logsumexp\n{caret(self.text, *r.span)}")
             self.var_shapes[name] = self.default_shape(name)
             self.order.append(name)
         return self.var_shapes[name]

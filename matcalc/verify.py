@@ -80,9 +80,8 @@ def sample_values(var_shapes: dict, root: Node, seed: int = 0, sizes: dict | Non
     for name, shape in var_shapes.items():
         shp = tuple(int(np.prod([sizes[f] if isinstance(f, str) else f for f in dim_factors(d)])) for d in shape)
         kind = dom.get(name)
-        if kind == "spd":
-            b = rng.standard_normal(shp)
-            v = b @ b.T + shp[0] * np.eye(shp[0])
+        if kind == "spd":  # invertible and well conditioned, but not symmetric: a transpose
+            v = rng.standard_normal(shp) + 2 * np.sqrt(shp[0]) * np.eye(shp[0])  # error stays visible
         elif kind == "positive":
             v = np.abs(rng.standard_normal(shp)) + 0.5
         else:

@@ -1,0 +1,206 @@
+"""Built-in verification: `Derivative.check(seed=0, exact=None)` -> CheckResult (.ok, .max_rel_error, .exact).
+
+Every public case checks ok; the exact sympy check passes on them; and a deliberately wrong
+derivative (a copy of a Derivative whose `result` was replaced) is caught: `.ok` is False and the
+exact check says False.  Known weaknesses of the check are `xfail(strict=True)` with the reason.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+
+import pytest
+
+import matcalc
+import public_cases as P
+from matcalc import simplify as S
+
+CASES = [c for c in P.CASES if c["kind"] != "error"]
+CASE_IDS = [c["id"] for c in CASES]
+BY_ID = {c["id"]: c for c in CASES}
+
+
+def _derive_case(case):
+    shapes = None if case.get("defaults") else case["shapes"]
+    if case["kind"] == "diff":
+        return matcalc.diff(case["expr"], case["wrt"], shapes=shapes, layout=case.get("layout", "mixed"))
+    if case["kind"] == "hessian":
+        return matcalc.hessian(case["expr"], case["wrt"], shapes=shapes)
+    return matcalc.vjp(case["expr"], case["wrt"], upstream=case.get("upstream", "G"), shapes=shapes)
+
+
+@functools.lru_cache(maxsize=None)
+def derivative(case_id):
+    return _derive_case(BY_ID[case_id])
+
+
+def wrong(d, result):
+    """A copy of `d` whose derivative is `result` (cached renderings reset)."""
+    w = copy.copy(d)
+    w.result = result
+    w._text = None
+    w._latex = None
+    for attr in ("_steps",):
+        if hasattr(w, attr):
+            setattr(w, attr, None)
+    return w
+
+
+# --------------------------------------------------------------------------- right derivatives
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_check_ok_for_every_public_case(case_id):
+    d = derivative(case_id)
+    r = d.check()
+    assert r.ok, str(r)
+    assert r.max_rel_error <= 1e-5 if d.kind != "hessian" else r.max_rel_error <= 1e-4
+    assert r.exact in (None, True)
+    assert str(r).startswith("ok")
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_check_ok_at_another_seed(case_id):
+    assert derivative(case_id).check(seed=3, exact=False).ok
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_exact_sympy_check_passes(case_id):
+    d = derivative(case_id)
+    r = d.check(exact=True)
+    assert r.exact is True, str(r)
+    assert r.ok
+    assert "exact sympy check passed" in str(r)
+
+
+def test_exact_false_skips_sympy():
+    r = derivative("seed-linear-regression").check(exact=False)
+    assert r.exact is None and r.ok
+    assert "sympy" not in str(r)
+
+
+def test_check_result_fields():
+    r = derivative("mm-headline-defaults").check()
+    assert isinstance(r.max_rel_error, float) and isinstance(r.max_abs_error, float)
+    assert r.max_abs_error >= 0 and r.max_rel_error >= 0
+    assert set(r.sizes) == {"m", "n", "p"} and all(isinstance(v, int) for v in r.sizes.values())
+    assert "m=" in str(r) and "central differences" in str(r)
+
+
+def test_check_with_symmetric_matrix():
+    """The check uses values that satisfy the declared facts, so a right derivative stays ok ..."""
+    d = matcalc.diff("x.T @ A @ x", "x", symmetric=["A"])
+    assert d.text == "2 * A @ x"
+    assert d.check().ok
+    assert d.check(exact=True).exact is True
+    # ... and a wrong one is still caught under them
+    bad = wrong(d, S.matmul(S.var("A", d.parsed.var_shapes["A"]), S.var("x", d.wrt_shape)))
+    assert bad.text == "A @ x"
+    r = bad.check(exact=True)
+    assert not r.ok and r.exact is False
+
+
+def test_check_with_rows_sum_to_one():
+    d = matcalc.diff("-sum(Y*log(softmax(X@W+b, axis=1)))", "W", assume="rows_sum_to_one=Y")
+    assert d.text == "X.T @ (softmax(X @ W + b, axis=1) - Y)"
+    assert d.check().ok
+    bad = wrong(d, S.mul(S.const(2), d.result))
+    assert not bad.check().ok
+
+
+# --------------------------------------------------------------------------- wrong derivatives
+
+WRONG = ["seed-linear-regression", "seed-exp-jacobian", "lin-aTXb", "tr-XX", "det-X", "logdet-X",
+         "inv-aXb", "ml-logistic", "jac-softmax", "layout-numerator-trAX", "mm-XW-by-W", "mm-inv",
+         "mm-headline-defaults", "vjp-tanh-layer", "vjp-bias", "hess-quadratic", "hess-least-squares",
+         "jac-vector-by-scalar"]
+
+
+@pytest.mark.parametrize("case_id", WRONG)
+def test_check_catches_a_doubled_derivative(case_id):
+    d = derivative(case_id)
+    bad = wrong(d, S.mul(S.const(2), d.result))
+    assert bad.text != d.text and bad.latex != d.latex
+    r = bad.check(exact=True)
+    assert r.ok is False, str(r)
+    assert r.exact is False
+    assert str(r).startswith("MISMATCH") and "FAILED" in str(r)
+    r0 = bad.check()  # the default (exact when small) catches it too
+    assert r0.ok is False
+    # the original is untouched
+    assert d.check(exact=False).ok
+
+
+@pytest.mark.parametrize("case_id", ["seed-linear-regression", "mm-inv", "vjp-WX-by-X", "hess-least-squares"])
+def test_check_catches_a_negated_derivative(case_id):
+    d = derivative(case_id)
+    r = wrong(d, S.neg(d.result)).check(exact=True)
+    assert not r.ok and r.exact is False
+
+
+def test_check_catches_a_missing_transpose():
+    d = derivative("tr-invX-A")  # -(inv(X) @ A @ inv(X)).T
+    bad = wrong(d, S.T(d.result))
+    r = bad.check(exact=True)
+    assert not r.ok and r.exact is False
+    assert not bad.check(exact=False).ok  # inv(X) A inv(X) is not symmetric
+
+
+def test_check_catches_the_half_symmetric_quadratic_form():
+    d = matcalc.diff("x.T @ A @ x", "x", shapes={"x": ("n",), "A": ("n", "n")})
+    A = S.var("A", ("n", "n"))
+    x = S.var("x", ("n",))
+    bad = wrong(d, S.matmul(A, x))  # forgets A.T
+    assert bad.text == "A @ x"
+    r = bad.check(exact=True)
+    assert not r.ok and r.exact is False
+
+
+def test_check_catches_a_swapped_kronecker_product():
+    d = derivative("mm-XW-by-W")  # kron(eye(p), X)
+    assert d.result.op == "kron"
+    a, b = d.result.args
+    bad = wrong(d, S.kron(b, a))  # X ⊗ I_p: the same mp×np size, the wrong arrangement
+    assert bad.text.startswith("kron(X, eye(")
+    r = bad.check(exact=True)
+    assert not r.ok and r.exact is False
+
+
+def test_wrong_derivative_of_a_matrix_inverse():
+    d = derivative("mm-inv")  # -kron(inv(X).T, inv(X))
+    a, b = d.result.args[-1].args if d.result.op == "mul" else d.result.args
+    bad = wrong(d, S.neg(S.kron(b, a)))  # factors swapped: -kron(inv(X), inv(X).T)
+    r = bad.check(exact=True)
+    assert r.exact is False
+    assert not r.ok
+
+
+def test_finite_differences_alone_catch_a_transposed_logdet_gradient():
+    d = derivative("logdet-X")  # inv(X).T
+    bad = wrong(d, S.inv(S.var("X", d.wrt_shape)))
+    assert bad.text == "inv(X)"
+    assert not bad.check(exact=False).ok
+
+
+def test_check_catches_a_transposition_next_to_large_terms():
+    d = matcalc.diff("logdet(X) + sum(exp(X @ A))", "X", shapes={"X": ("n", "n"), "A": ("n", "n")})
+    assert d.check().ok
+    X = S.var("X", ("n", "n"))
+    bad = wrong(d, S.add(d.result, S.neg(S.T(S.inv(X))), S.inv(X)))
+    assert "inv(X).T" not in bad.text
+    r = bad.check()
+    assert not r.ok and r.exact is not True
+
+
+def test_check_catches_small_relative_errors():
+    d = matcalc.diff("sum(log(x))", "x")
+    bad = wrong(d, S.mul(S.const(1.001), d.result))
+    assert not bad.check(exact=False).ok
+    assert bad.check(exact=True).exact is False
+
+
+def test_check_never_raises_on_a_wrong_shape():
+    """A result of the wrong shape is a mismatch, not an exception."""
+    d = derivative("seed-Ax-jacobian")  # A, m×n
+    bad = wrong(d, S.T(d.result))  # n×m
+    r = bad.check(exact=False)
+    assert not r.ok
