@@ -135,6 +135,9 @@ class CodeGen:
         for n in order:
             for a in n.args:
                 uses[id(a)] = uses.get(id(a), 0) + 1
+        for n in reversed(order):  # products read through T and diag (x @ A for Aᵀx, v * M for
+            if n.op in ("T", "diag") and uses.get(id(n), 0) > 1:  # diag(v) M): share the argument too
+                uses[id(n.args[0])] = uses.get(id(n.args[0]), 0) + uses[id(n)]
         for n in order:
             if n.op == "var":
                 self.code[id(n)] = self.names.get(n.attr, n.attr)

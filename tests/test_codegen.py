@@ -631,11 +631,7 @@ def test_inverse_computed_once():
     ("hessian", "sum(log(1 + exp(-y * (X @ w))))", "w", {"_sigmoid(": 1}),
     ("diff", "softmax(x)", "x", {"_softmax(": 1}),
     ("hessian", "logsumexp(x)", "x", {"_softmax(": 1}),
-    pytest.param("diff", "softmax(X @ W, axis=1)", "W", {"_softmax(": 1}, id="softmax-rows",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "matcalc codegen: softmax(X @ W, axis=1) is computed twice in the Jacobian by W - "
-                     "diag(vec(softmax(...))) is shared and stored in a temporary, but the diag-as-scaling "
-                     "path re-emits its argument inline instead of reusing it"))),
+    pytest.param("diff", "softmax(X @ W, axis=1)", "W", {"_softmax(": 1}, id="softmax-rows"),
 ])
 def test_shared_subexpression_computed_once(kind, expr, wrt, counts):
     d = (matcalc.hessian if kind == "hessian" else matcalc.diff)(expr, wrt)
@@ -647,7 +643,7 @@ def test_shared_subexpression_computed_once(kind, expr, wrt, counts):
 
 _INV_TWICE = ("matcalc codegen: inv(X) is computed twice - `_t1 = (np.linalg.inv(X)).T` and, in the "
               "product rewritten as `x @ A` / `Aᵀ…`, a second inline `np.linalg.inv(X)`")
-NO_REPEAT_XFAIL = {"inv-aXb": _INV_TWICE, "tr-invX-A": _INV_TWICE}
+NO_REPEAT_XFAIL: dict = {}
 
 
 @pytest.mark.parametrize("case_id", [
