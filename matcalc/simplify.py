@@ -114,11 +114,13 @@ def _chain(t: Node) -> list[Node]:
 
 def _factor(terms: list[tuple[float, Node]], shape: tuple):
     """Factor a common scalar, or a common leftmost/rightmost matrix factor; None if none."""
-    if len(terms) < 2 or any(b.shape != shape for _, b in terms):
+    if len(terms) < 2:
         return None
-    c0 = terms[0][0]
-    if c0 not in (1, -1) and all(c == c0 for c, _ in terms):
-        return mul(const(c0), add(*[b for _, b in terms]))
+    c0 = abs(terms[0][0])
+    if c0 != 1 and all(abs(c) == c0 for c, _ in terms):  # 2a − 2b = 2 (a − b)
+        return mul(const(c0), add(*[_scale(c / c0, b) for c, b in terms]))
+    if any(b.shape != shape for _, b in terms):
+        return None
     chains = [_chain(b) for _, b in terms]
     if all(len(ch) >= 2 for ch in chains):
         first = chains[0][0]
