@@ -56,13 +56,16 @@ class _Base:
         self.memo: dict[int, tuple[str, int]] = {}
 
     def render(self, n: Node) -> tuple[str, int]:
-        got = self.memo.get(id(n))
-        if got is None:
-            if id(n) in self.names:
-                got = (self.name(self.names[id(n)]), PREC_ATOM)
-            else:
-                got = getattr(self, "_print_" + n.op)(n)
-            self.memo[id(n)] = got
+        # keyed by id, so the memo holds the node too: a temporary node (−t for a negative term,
+        # Aᵀ for a product written (…)ᵀ) must not be freed and its id reused by another one
+        hit = self.memo.get(id(n))
+        if hit is not None and hit[0] is n:
+            return hit[1]
+        if id(n) in self.names:
+            got = (self.name(self.names[id(n)]), PREC_ATOM)
+        else:
+            got = getattr(self, "_print_" + n.op)(n)
+        self.memo[id(n)] = (n, got)
         return got
 
     def untransposed(self, n: Node):
