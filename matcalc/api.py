@@ -79,7 +79,8 @@ class Derivative:
         if self._text is None:
             from .render import dim_aliases
             shapes = {self.wrt: self.wrt_shape, **self._shapes_used()}  # the variable's dims first
-            self._text = to_text(self.result, dim_alias=dim_aliases(self.result, shapes, self.parsed.typer.rigid))
+            declared = {x.name for shp in self.parsed.typer.declared.values() for x in shp if hasattr(x, "rigid")}
+            self._text = to_text(self.result, dim_alias=dim_aliases(self.result, shapes, declared))
         return self._text
 
     def _shapes_used(self) -> dict:

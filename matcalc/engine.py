@@ -82,6 +82,8 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
     def _J(e: Node) -> Node:
         if e is seed:
             return eye(numel(seed.shape))
+        if key not in e.vars:  # no dependence (e.g. the zero differential of step or sign)
+            return zeros((numel(e.shape), numel(seed.shape)))
         op = e.op
         if op == "add":
             return add(*[_lift(J(t), t.shape, e.shape) for t in e.args if key in t.vars])

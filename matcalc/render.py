@@ -162,8 +162,10 @@ class TextPrinter(_Base):
         # right operands of '*' that are products need parens unless everything before is scalar
         parts = []
         scalar_so_far = True
-        for f in num:
+        for k, f in enumerate(num):
             s, p = self.render(f)
+            if f.op == "matmul" and k < len(num) - 1 and p == PREC_MUL:
+                s, p = self.paren(s), PREC_ATOM  # (uᵀ v) * a: a product inside a product, bracketed
             if parts and p <= PREC_MUL and not (scalar_so_far and f.op == "matmul"):
                 s = self.paren(s)
             elif not parts and (p < PREC_MUL or (p == PREC_MUL and f.shape != () and abs(coef) == 1)):

@@ -413,6 +413,8 @@ def matmul(*factors: Node) -> Node:
     if len(chain) > 1:
         kept = [f for f in chain if f.op != "eye"]
         chain = kept or chain[:1]
+    chain, inner = _inner_products(chain)
+    scalars.extend(inner)
     chain = _rewrite_chain(chain)
     if len(chain) == 1:
         out = chain[0]
@@ -421,6 +423,24 @@ def matmul(*factors: Node) -> Node:
     else:
         out = make("matmul", tuple(chain), None, shape)
     return mul(*scalars, out) if scalars else out
+
+
+def _inner_products(chain: list[Node]) -> tuple[list[Node], list[Node]]:
+    """Take the scalars out of a product: in b uᵀ A v cᵀ the factor uᵀ A v is a number, so the
+    product is (uᵀ A v) b cᵀ (and its text parses: a number is no operand of @)."""
+    inner = []
+    changed = True
+    while changed and len(chain) > 2:
+        changed = False
+        for i, f in enumerate(chain):
+            if len(f.shape) == 2 and f.shape[0] == 1:
+                j = next((k for k in range(i + 1, len(chain)) if len(chain[k].shape) == 1), None)
+                if j is not None and (i, j) != (0, len(chain) - 1):
+                    inner.append(make("matmul", tuple(chain[i:j + 1]), None, ()))
+                    chain = chain[:i] + chain[j + 1:]
+                    changed = True
+                    break
+    return chain, inner
 
 
 def _rewrite_chain(chain: list[Node]) -> list[Node]:
