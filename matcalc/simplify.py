@@ -182,6 +182,11 @@ def add(*terms: Node) -> Node:
         return zeros(shape)
     if len(pairs) == 1:
         return bcast(_scale(*pairs[0]), shape)
+    kept = ()
+    for _, b in pairs:
+        kept = broadcast_shape(kept, b.shape)
+    if kept != shape:  # the terms that carried the shape were zeros: broadcast what is left
+        return bcast(add(*[_scale(c, b) for c, b in pairs]), shape)
     factored = _factor(pairs, shape)
     if factored is not None:
         return factored

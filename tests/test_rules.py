@@ -583,7 +583,6 @@ BUG_TEXT_SCALAR_AS_VECTOR = (
     "'softmax(beta + 2)' -> ShapeError 'softmax takes a vector, ... but beta + 2 is a scalar'")
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_TEXT_SCALAR_AS_VECTOR)
 @pytest.mark.parametrize("expr,wrt", [
     ("dot(alpha + beta + zeros(n), u)", "u"),
     ("sum(softmax(2 + beta + zeros(n)) * u)", "u"),
