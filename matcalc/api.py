@@ -266,6 +266,8 @@ class Derivative:
 def _check_name(name, what: str):
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise MatcalcError(f"{what} must be a variable name like X or w, not {name!r}")
+    if name == "axis":
+        raise MatcalcError(f"{what}: axis is a keyword (axis=), not a variable")
 
 
 def _check_layout(layout):
@@ -336,8 +338,10 @@ def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, sym
     parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric, syntax)
     f = parsed.expr
     if f.shape != ():
-        raise MatcalcError(f"hessian needs a scalar expression, but {parsed.source.strip()} is "
-                           f"{fmt_shape(f.shape)}; use diff for a Jacobian")
+        src = parsed.source.strip()
+        src = src if len(src) <= 40 else src[:37] + "..."
+        what = f"has {f.shape[0]} entries" if len(f.shape) == 1 else f"is {fmt_shape(f.shape)}"
+        raise MatcalcError(f"hessian needs a scalar expression, but {src} {what}; use diff for a Jacobian")
     g = facts(reverse(f, x, S.const(1)))
     if x.shape == ():
         dg = forward(g, {x.attr: S.const(1)})

@@ -75,6 +75,11 @@ def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...
     return Parsed(expr, var_shapes, text, typer)
 
 
+#: the constructor of each function of the language (an explicit table: no lookup by input text)
+_CALLS = {"softmax": S.softmax, "logsumexp": S.logsumexp, "tr": S.tr, "det": S.det, "logdet": S.logdet,
+          "inv": S.inv, "norm": S.norm, "diag": S.diag, "kron": S.kron, "vec": S.vec}
+
+
 class _Builder:
     """Turns a typed Raw tree into nodes through the smart constructors of `simplify`."""
 
@@ -163,5 +168,5 @@ class _Builder:
         if name == "dot":
             return S.matmul(S.T(a), args[1])
         if name in ("softmax", "logsumexp"):
-            return getattr(S, name)(a, r.axis)
-        return getattr(S, name)(*args)
+            return _CALLS[name](a, r.axis)
+        return _CALLS[name](*args)

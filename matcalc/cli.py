@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import MatcalcError
@@ -132,8 +133,11 @@ def run(argv: list[str]) -> int:
                 raise _Done
             lhs = f"\\frac{{\\partial L}}{{\\partial {args.wrt}}}" if args.format == "latex" else f"∂L/∂{args.wrt}" if args.format == "unicode" else f"dL/d{args.wrt}"
             out.append(f"# backprop (upstream {g} = dL/dF): {lhs} = {body}")
-        except (MatcalcError, _Done):
+        except _Done:
             pass
+        except MatcalcError:
+            if backprop:  # asked for explicitly: say what is wrong
+                raise
     status = 0
     if args.check:
         result = d.check()
@@ -159,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         code = e.code if isinstance(e.code, int) else 2
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:  # e.g. `matcalc diff ... | head -c1`: the reader left, nothing to say
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        code = 0
     except Exception as e:  # noqa: BLE001 - never a traceback
         print(f"error: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
         code = 2

@@ -352,6 +352,10 @@ def compile_function(d, backend: str = "numpy"):
 
     def call(values=None, **kw):
         vals = dict(values or {}, **kw)
+        missing = [v for v in used if v not in vals]
+        if missing:
+            from .errors import MatcalcError
+            raise MatcalcError(f"no value given for {', '.join(missing)}")
         return fn(*[vals[v] for v in used])
 
     call.source = src

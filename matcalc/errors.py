@@ -18,7 +18,7 @@ def caret(text: str, start: int, end: int | None = None) -> str:
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", start)
     line_end = len(text) if line_end < 0 else line_end
-    line = text[line_start:line_end]
+    line = "".join(ch if ch.isprintable() else "?" for ch in text[line_start:line_end])
     col = start - line_start
     width = max(1, min((end if end is not None else start + 1), line_end) - start)
     return f"{line}\n{' ' * col}{'^' * width}"

@@ -81,6 +81,14 @@ OPS = {
 }
 
 
+def _has(shape: tuple) -> str:
+    if shape == ():
+        return "is a scalar"
+    if len(shape) == 1:
+        return f"has {shape[0]} entries"
+    return f"is {shape[0]}×{shape[1]}"
+
+
 class Dims:
     """Dimension sizes bound from the values' arrays."""
 
@@ -89,12 +97,13 @@ class Dims:
 
     def bind(self, name: str, shape: tuple, arr: np.ndarray):
         if len(shape) != arr.ndim:
-            want = fmt_shape(shape)
-            raise ShapeError(f"{name} is a {want} but its value has shape {arr.shape}")
+            raise ShapeError(f"{name} {_has(shape)} but its value has shape {arr.shape}")
         for d, k in zip(shape, arr.shape):
+            if k == 0:
+                raise ShapeError(f"the value of {name} has shape {arr.shape}; dimensions are positive")
             if isinstance(d, int):
                 if d != k:
-                    raise ShapeError(f"{name} is {fmt_shape(shape)} but its value has shape {arr.shape}")
+                    raise ShapeError(f"{name} {_has(shape)} but its value has shape {arr.shape}")
             elif isinstance(d, str):
                 old = self.size.setdefault(d, k)
                 if old != k:
@@ -114,6 +123,10 @@ class Dims:
 
 def as_value(name: str, shape: tuple, v) -> np.ndarray:
     """A user's value as an array of the variable's rank (vectors 1-D, scalars 0-D)."""
+    if v is None or isinstance(v, (str, bytes)):
+        raise MatcalcError(f"the value of {name} is not numeric: {type(v).__name__}")
+    if np.iscomplexobj(v):
+        raise MatcalcError(f"the value of {name} is complex; matcalc works with real numbers")
     try:
         arr = np.asarray(v, dtype=float)
     except (TypeError, ValueError):

@@ -61,6 +61,11 @@ def _node(op, children, attr=None, kwargs=None) -> Raw:
     return Raw(op, tuple(subs), attr, _span(children), depth, kwargs or {})
 
 
+class _TooLarge(Exception):
+    def __init__(self, tok):
+        self.tok = tok
+
+
 class _TooDeep(Exception):
     def __init__(self, span):
         self.span = span
@@ -71,10 +76,9 @@ class ToRaw(Transformer):
 
     def number(self, c):
         tok = c[0]
-        try:
-            value = float(tok)
-        except ValueError as e:  # pragma: no cover - the lexer only admits numbers
-            raise ParseError(str(e)) from None
+        value = float(tok)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _TooLarge(tok)
         return _node("num", c, attr=value)
 
     def var(self, c):
@@ -187,7 +191,8 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
     if len(text) > LIMITS["max_length"]:
         raise ParseError(f"the expression has {len(text)} characters; the limit is "
                          f"{LIMITS['max_length']} (matcalc.grammar.LIMITS['max_length'])")
-    bad = next((i for i, ch in enumerate(text) if ch == "\0" or (ord(ch) > 126 and not ch.isspace())), None)
+    bad = next((i for i, ch in enumerate(text) if (ord(ch) < 32 and ch not in "\t\n\r")
+                or (ord(ch) > 126 and not ch.isspace())), None)
     if bad is not None:
         raise ParseError(f"unexpected character {text[bad]!r} at column {bad + 1}\n{caret(text, bad)}")
     if not text.strip():
@@ -216,9 +221,17 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
         if isinstance(inner, _TooDeep):
             raise ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
                              f"(matcalc.grammar.LIMITS['max_depth'])") from None
+        if isinstance(inner, _TooLarge):
+            pos = inner.tok.start_pos
+            raise ParseError(f"the number {inner.tok} is too large at column {pos + 1}\n"
+                             f"{caret(text, pos, pos + len(inner.tok))}") from None
         if isinstance(inner, MatcalcError):
             raise inner from None
         raise ParseError(f"cannot parse the expression: {inner}") from None
+    except _TooLarge as e:
+        pos = e.tok.start_pos
+        raise ParseError(f"the number {e.tok} is too large at column {pos + 1}\n"
+                         f"{caret(text, pos, pos + len(e.tok))}") from None
     except _TooDeep:
         raise ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
                          f"(matcalc.grammar.LIMITS['max_depth'])") from None
@@ -226,7 +239,35 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
         raise ParseError("the expression nests too deeply") from None
 
 
+def _distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (a swap of neighbours counts one edit)."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+_SYNONYMS = {"transpose": "X.T (write .T after the operand)", "trace": "tr", "identity": "eye",
+             "avg": "mean", "average": "mean", "logdeterminant": "logdet", "inner": "dot", "determinant": "det", "inverse": "inv",
+             "lse": "logsumexp", "logistic": "sigmoid"}
+
+
 def suggest(name: str, known) -> str:
-    """A ' (did you mean ...?)' hint for a misspelled name, or ''."""
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]}?" if close else ""
+    """A '; did you mean ...?' hint for a misspelled function name, or '' (no far-fetched guesses)."""
+    low = name.lower()
+    targets = {k: k for k in known}
+    targets.update(_SYNONYMS)
+    if low in targets and low != name:
+        return f"; did you mean {targets[low]}?"
+    if low in _SYNONYMS:
+        return f"; did you mean {_SYNONYMS[low]}?"
+    if len(low) < 3:
+        return ""
+    best = min(targets, key=lambda k: (_distance(low, k), len(k) != len(low), difflib.SequenceMatcher(None, low, k).ratio() * -1))
+    if _distance(low, best) <= max(1, len(low) // 3):
+        return f"; did you mean {targets[best]}?"
+    return ""

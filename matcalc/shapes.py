@@ -490,7 +490,7 @@ class Typer:
         if len(s) == 1 and r.axis in (None, 0):
             r.axis = None
             return s
-        if len(s) == 2 and r.axis is not None:
+        if len(s) == 2 and r.axis is not None and not self.is_one(s[0]):
             return s
         raise ShapeError(f"{self.src(r)}: {r.attr} takes a vector, or a matrix with axis=0 or axis=1, "
                          f"but {self.describe(r.args[0])}")

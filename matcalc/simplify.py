@@ -28,6 +28,9 @@ def _fail(op: str, *nodes: Node):
 
 def const(v: float) -> Node:
     v = float(v)
+    if not math.isfinite(v):
+        from .errors import MatcalcError
+        raise MatcalcError(f"a constant overflows to {v} (numbers must stay below about 1.8e308)")
     if v == 0:
         v = 0.0  # no negative zero
     return make("const", (), v, ())

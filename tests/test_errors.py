@@ -59,7 +59,7 @@ PARSE_ERRORS = [
     ("x where x", "unexpected end of input at column 10, expected '='\nx where x\n         ^", ""),
     ("__class__", "unexpected character '_' at column 1\n__class__\n^", "_"),
     ("x ^ y", "unexpected character '^' at column 3\nx ^ y\n  ^", "^"),
-    ("x\0", "unexpected character '\\x00' at column 2\nx\x00\n ^", "\0"),
+    ("x\0", "unexpected character '\\x00' at column 2\nx?\n ^", "\0"),
     ("x²", "unexpected character '²' at column 2\nx²\n ^", "²"),
     ("X[0]", "unexpected character '[' at column 2\nX[0]\n ^", "["),
     ("", "the expression is empty", None),
@@ -94,11 +94,12 @@ def test_parse_error_message(expr, message, under):
     if under is None:
         return
     src, start, width = caret_under(str(e))
-    assert src == expr.split("\n")[0]
+    shown = "".join(ch if ch.isprintable() else "?" for ch in expr.split("\n")[0])  # no control chars echoed
+    assert src == shown
     if under == "":  # end of input: the caret sits just past the last character
         assert start == len(expr.rstrip())
     else:
-        assert src[start:start + width] == under
+        assert src[start:start + width] == "".join(ch if ch.isprintable() else "?" for ch in under)
     col = reported_column(str(e))
     if col is not None:
         assert col == start + 1, "the column in the message and the caret disagree"
@@ -367,7 +368,6 @@ def test_expected_tokens_are_possible():
     assert "')'" not in first and "','" not in first
 
 
-@xfail("'transpose(X)' suggests 'tan'; should be \"unknown function 'transpose'; write X.T for the transpose\"")
 def test_transpose_suggests_dot_T():
     first = str(error_of(matcalc.parse, "transpose(X)")).split("\n")[0]
     assert ".T" in first and "tan?" not in first
@@ -384,15 +384,12 @@ SUGGESTIONS = [
 ]
 
 
-@xfail("missing or misleading 'did you mean' for common misspellings and synonyms")
 @pytest.mark.parametrize("expr, want", SUGGESTIONS, ids=[s[0] for s in SUGGESTIONS])
 def test_did_you_mean(expr, want):
     name = expr.split("(")[0]
     assert str(error_of(matcalc.parse, expr)).split("\n")[0] == f"unknown function '{name}'; did you mean {want}?"
 
 
-@xfail("'max(x)' suggests softmax, 'x(1)' suggests exp, 'outer(x, y)' suggests tr: a one-letter or "
-       "unrelated name should get no 'did you mean' (x(1): \"unknown function 'x'; write x * (1) to multiply\")")
 @pytest.mark.parametrize("expr, bad", [("max(x)", "softmax"), ("x(1)", "exp"), ("outer(x, y)", "tr"),
                                        ("lse(x)", "step")])
 def test_no_misleading_suggestion(expr, bad):
@@ -404,8 +401,6 @@ def test_axis_without_value():
     assert "axis=0 or axis=1" in str(error_of(matcalc.parse, "sum(X, axis)"))
 
 
-@xfail("1e999 overflows to inf silently (then prints as 'inf', which reads back as a variable); "
-       "should be a ParseError \"the number 1e999 is too large at column 1\" with a caret under it")
 def test_overflowing_literal_is_a_parse_error():
     e = error_of(matcalc.parse, "1e999 * x")
     assert isinstance(e, matcalc.ParseError)
@@ -422,8 +417,6 @@ def test_caret_under_tab():
     assert len(car.expandtabs()) - 1 == len(expr[:3].expandtabs())
 
 
-@xfail("control characters of the input (ESC, BEL, CR) are echoed raw in the caret line: a terminal "
-       "escape injection through the CLI's stderr; they should be shown escaped (\\x1b)")
 @pytest.mark.parametrize("expr", ["x\x1b[2J + @", "x\x1b]0;pwned\x07 + @", "x\r@@ y"])
 def test_message_has_no_control_characters(expr):
     msg = str(error_of(matcalc.parse, expr))
@@ -451,8 +444,6 @@ def test_cli_conflicting_shapes(capsys):
     assert code == 2 and "x=m" in err and "x=n" in err
 
 
-@xfail("an invalid --backprop name is silently ignored (the error is swallowed); should be "
-       "\"error: upstream must be a variable name like X or w, not '1G'\" and status 2")
 def test_cli_bad_backprop_name(capsys):
     code, out, err = run_cli(capsys, ["diff", "X @ W", "W", "--backprop", "1G"])
     assert code == 2 and "'1G'" in err
@@ -465,22 +456,16 @@ def test_cli_negated_expression(capsys):
     assert code == 0, err
 
 
-@xfail("hessian's message says 'x is m-vector'; should be "
-       "'hessian needs a scalar expression, but x has m entries; use diff for a Jacobian'")
 def test_hessian_of_a_vector_message():
     assert str(error_of(matcalc.hessian, "x", "x")) == \
         "hessian needs a scalar expression, but x has m entries; use diff for a Jacobian"
 
 
-@xfail("hessian's message repeats the whole expression (here 10 001 characters on one line); "
-       "it should shorten it like the shape messages do (40 characters and '...')")
 def test_hessian_message_is_short():
     expr = "(" * 5000 + "X" + ")" * 5000
     assert len(str(error_of(matcalc.hessian, expr, "X"))) < 300
 
 
-@xfail("evaluate's value-shape message says 'x is a m-vector' / 'x is 4-vector'; should be "
-       "'x has m entries but its value has shape (3, 3)'")
 @pytest.mark.parametrize("shapes, value, want", [
     (None, np.ones((3, 3)), "x has m entries but its value has shape (3, 3)"),
     ({"x": (4,)}, np.ones(3), "x has 4 entries but its value has shape (3,)"),
@@ -489,14 +474,10 @@ def test_value_shape_message(shapes, value, want):
     assert str(error_of(matcalc.evaluate, "x", {"x": value}, shapes=shapes)) == want
 
 
-@xfail("evaluate turns a None value into nan ('x is a m-vector but its value has shape ()'); should be "
-       "'the value of x is not numeric: NoneType'")
 def test_none_value_message():
     assert str(error_of(matcalc.evaluate, "x + 1", {"x": None})) == "the value of x is not numeric: NoneType"
 
 
-@xfail("complex values are cast to real, dropping the imaginary part with only a numpy ComplexWarning; "
-       "should be 'the value of x is complex; matcalc works with real numbers'")
 def test_complex_value_is_an_error():
     import warnings
     with warnings.catch_warnings():
@@ -505,7 +486,5 @@ def test_complex_value_is_an_error():
     assert "complex" in str(e) and not str(e).startswith("internal error")
 
 
-@xfail("'axis' as wrt is accepted (the derivative is zeros(len(axis))), though axis cannot be a variable: "
-       "should be \"wrt: axis is a keyword (axis=), not a variable\"")
 def test_wrt_axis():
     assert "axis" in str(error_of(matcalc.diff, "sum(x)", "axis"))
