@@ -256,27 +256,11 @@ def _size(d, sizes):
 
 def sample_for(d, domain=None, seed=0):
     """Values for every variable of a Derivative (and its upstream), with domain hints."""
-    rng = np.random.default_rng(seed)
-    domain = domain or {}
-    sizes = dict(SIZES)
     var_shapes = dict(d.parsed.var_shapes)
-    values = {}
-    for name, shape in var_shapes.items():
-        shp = tuple(_size(x, sizes) for x in shape)
-        kind = domain.get(name, "normal")
-        if kind == "spd":
-            b = rng.standard_normal(shp)
-            v = b @ b.T + shp[0] * np.eye(shp[0])
-        elif kind == "invertible":
-            v = rng.standard_normal(shp) + 3 * np.eye(shp[0])
-        elif kind == "positive":
-            v = np.abs(rng.standard_normal(shp)) + 0.5
-        elif kind == "onehot":
-            v = np.zeros(shp)
-            v[np.arange(shp[0]), rng.integers(0, shp[1], shp[0])] = 1.0
-        else:
-            v = rng.standard_normal(shp)
-        values[name] = float(v) if shp == () else v
+    concrete = {k: tuple(_size(x, SIZES) for x in shp) for k, shp in var_shapes.items()}
+    # the acceptance cases' own sampler (public_cases.sample) draws every variable
+    values = P.sample({"kind": "diff", "shapes": concrete, "domain": domain or {}}, seed=seed)
+    rng = np.random.default_rng(seed + 1)
     if d.upstream is not None:
         out = matcalc.evaluate(d.parsed.text, values, shapes=var_shapes)
         values[d.upstream] = rng.standard_normal(np.shape(out))

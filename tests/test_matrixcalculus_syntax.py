@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import matcalc
+import public_cases as P
 from public_cases import hessian_fd, jacobian_fd
 
 MC = "matrixcalculus"
@@ -34,26 +35,9 @@ def _size(d, sizes):
 
 
 def sample(var_shapes, domain, seed=0):
-    rng = np.random.default_rng(seed)
-    sizes = dict(SIZES)
-    values = {}
-    for name, shape in var_shapes.items():
-        shp = tuple(_size(x, sizes) for x in shape)
-        kind = domain.get(name, "normal")
-        if kind == "spd":
-            b = rng.standard_normal(shp)
-            v = b @ b.T + shp[0] * np.eye(shp[0])
-        elif kind == "invertible":
-            v = rng.standard_normal(shp) + 3 * np.eye(shp[0])
-        elif kind == "positive":
-            v = np.abs(rng.standard_normal(shp)) + 0.5
-        elif kind == "awayzero":
-            v = rng.standard_normal(shp)
-            v = np.where(np.abs(v) < 0.2, 0.2 * np.sign(v) + 0.2 * (v == 0), v)
-        else:
-            v = rng.standard_normal(shp)
-        values[name] = float(v) if shp == () else v
-    return values
+    """The acceptance cases' own sampler (public_cases.sample) at concrete sizes."""
+    concrete = {k: tuple(_size(x, SIZES) for x in shp) for k, shp in var_shapes.items()}
+    return P.sample({"kind": "diff", "shapes": concrete, "domain": domain}, seed=seed)
 
 
 def E(id, expr, wrt, f, kind="diff", domain=None, text=None):
