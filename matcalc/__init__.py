@@ -5,8 +5,8 @@
     '2 * X.T @ (X @ w - y)'
 """
 from .api import Derivative, diff, evaluate, hessian, parse, vjp
-from .errors import MatcalcError, ParseError, ShapeError
+from .errors import BudgetError, InternalError, MatcalcError, ParseError, ShapeError
 
 __version__ = "0.1.0"
 __all__ = ["Derivative", "diff", "evaluate", "hessian", "parse", "vjp",
-           "MatcalcError", "ParseError", "ShapeError", "__version__"]
+           "MatcalcError", "ParseError", "ShapeError", "InternalError", "BudgetError", "__version__"]

@@ -10,7 +10,7 @@ import numpy as np
 from . import simplify as S
 from .build import Parsed, parse_expr
 from .engine import forward, reverse, vec_jacobian
-from .errors import MatcalcError
+from .errors import InternalError, MatcalcError
 from .evaluate import bind_values, evaluate_node
 from .expr import Node, fmt_shape, numel
 from .render import to_latex, to_text
@@ -38,7 +38,7 @@ def _guard(fn):
         except MemoryError:
             raise MatcalcError("the expression is too large to process") from None
         except Exception as e:  # noqa: BLE001 - the contract: nothing else escapes
-            raise MatcalcError(f"internal error ({type(e).__name__}: {e}); please report it") from e
+            raise InternalError(f"internal error ({type(e).__name__}: {e}); please report it") from e
         finally:
             if was_enabled:
                 gc.enable()

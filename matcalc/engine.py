@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from .errors import MatcalcError
+from .errors import InternalError
 from .expr import Node, as_2d, numel, postorder
 from .rules import JVP, VJP
 from .simplify import (T, add, bcast, commutation, diag, eye, kron, matmul, mul, ones, vec, zeros)
@@ -29,7 +29,7 @@ def reverse(f: Node, x: Node, g: Node) -> Node:
             return total
         rule = VJP.get(node.op)
         if rule is None:
-            raise MatcalcError(f"no derivative rule for {node.op}")
+            raise InternalError(f"no derivative rule for {node.op}")
         for i, a in enumerate(node.args):
             if a.has(name):
                 adj.setdefault(id(a), []).append(rule(total, node, i))
@@ -50,7 +50,7 @@ def forward(f: Node, seeds: dict[str, Node]) -> Node | None:
         ds = [d[id(a)] for a in node.args]
         rule = JVP.get(node.op)
         if rule is None:
-            raise MatcalcError(f"no derivative rule for {node.op}")
+            raise InternalError(f"no derivative rule for {node.op}")
         d[id(node)] = rule(node, ds)
     return d[id(f)]
 
@@ -90,7 +90,7 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
         if op == "mul":
             idx = [i for i, a in enumerate(e.args) if key in a.vars]
             if len(idx) != 1:
-                raise MatcalcError("internal error: the differential is not linear")
+                raise InternalError("internal error: the differential is not linear")
             i = idx[0]
             x = e.args[i]
             a = mul(*[f for j, f in enumerate(e.args) if j != i])
@@ -102,7 +102,7 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
         if op == "matmul":
             idx = [i for i, a in enumerate(e.args) if key in a.vars]
             if len(idx) != 1:
-                raise MatcalcError("internal error: the differential is not linear")
+                raise InternalError("internal error: the differential is not linear")
             i = idx[0]
             x = e.args[i]
             r, c = as_2d(x.shape)
@@ -127,6 +127,6 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
             return J(e.args[0])
         if op == "pow" and e.args[1].op == "const" and e.args[1].attr == 1:
             return J(e.args[0])
-        raise MatcalcError(f"cannot read a Jacobian off a differential through {op}")
+        raise InternalError(f"cannot read a Jacobian off a differential through {op}")
 
     return J(df)

@@ -2,7 +2,7 @@
 
 
 class MatcalcError(ValueError):
-    """Base class of every error matcalc raises for bad input."""
+    """Base class of every error matcalc raises."""
 
 
 class ParseError(MatcalcError):
@@ -11,6 +11,17 @@ class ParseError(MatcalcError):
 
 class ShapeError(MatcalcError):
     """Operand shapes do not fit the operator; the message names both shapes."""
+
+
+class InternalError(MatcalcError):
+    """A gap or bug in matcalc itself (a missing rule, an ill-shaped intermediate), never the
+    user's mistake: still a `MatcalcError`, so the API's contract holds, but distinct from
+    `ParseError` and `ShapeError` so that tests can tell a missing rule from bad input."""
+
+
+class BudgetError(MatcalcError):
+    """A derivation (or its rendering) went past its work budget; the message names the limit
+    and how to raise it."""
 
 
 def caret(text: str, start: int, end: int | None = None) -> str:

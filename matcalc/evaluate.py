@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import MatcalcError, ShapeError
+from .errors import InternalError, MatcalcError, ShapeError
 from .expr import Node, dim_factors, fmt_shape, postorder
 
 
@@ -174,7 +174,7 @@ def evaluate_node(root: Node, env: dict, dims: Dims) -> np.ndarray:
                     if arr.ndim == 0:  # a scalar broadcast to the node's shape
                         arr = np.full(shape, float(arr))
                     else:
-                        raise ShapeError(f"internal error: {node.op} gave shape {arr.shape}, expected {shape}")
+                        raise InternalError(f"internal error: {node.op} gave shape {arr.shape}, expected {shape}")
                 else:
                     arr = arr.reshape(shape)
             memo[id(node)] = arr

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 
-from .errors import ShapeError
+from .errors import InternalError
 from .expr import (Node, as_2d, broadcast_shape, dim_mul, fmt_shape, make, numel as shape_numel,
                    sort_key, transpose_shape)
 
 
-class InternalShapeError(ShapeError):
+class InternalShapeError(InternalError):
     """A rule built an ill-shaped node: a bug in matcalc, never the user's input."""
 
 
