@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import sys
 
 import numpy as np
@@ -26,9 +25,6 @@ def _guard(fn):
     """Every failure leaves the API as a MatcalcError (bad input) — never another exception."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        # The graph has no reference cycles; collecting in the middle of a derivation only adds latency.
-        was_enabled = gc.isenabled()
-        gc.disable()
         try:
             return fn(*args, **kwargs)
         except MatcalcError:
@@ -39,9 +35,6 @@ def _guard(fn):
             raise MatcalcError("the expression is too large to process") from None
         except Exception as e:  # noqa: BLE001 - the contract: nothing else escapes
             raise InternalError(f"internal error ({type(e).__name__}: {e}); please report it") from e
-        finally:
-            if was_enabled:
-                gc.enable()
     return wrapper
 
 
