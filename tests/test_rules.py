@@ -105,7 +105,8 @@ CASES = [
     C("matmul-XW", "X @ W", "X W", {"X": MN, "W": NK}, lambda v: v["X"] @ v["W"]),
     C("matmul-chain3", "X @ W @ V", "X W V", {"X": MN, "W": NK, "V": KM},
       lambda v: v["X"] @ v["W"] @ v["V"]),
-    C("matmul-row", "x.T @ A", "x A", {"x": M, "A": MN}, lambda v: (v["x"] @ v["A"])[None, :]),
+    # a row output is laid out as its 1-D vector (API.md: jax.jacobian with 1-D vectors, x.T is x)
+    C("matmul-row", "x.T @ A", "x A", {"x": M, "A": MN}, lambda v: v["x"] @ v["A"]),
     C("matmul-row-T", "(x.T @ A).T", "x A", {"x": M, "A": MN}, lambda v: v["x"] @ v["A"]),
     C("matmul-quad", "x.T @ A @ x", "x A", {"x": N, "A": NN}, lambda v: v["x"] @ v["A"] @ v["x"]),
     C("matmul-XTX", "X.T @ X", "X", {"X": MK}, lambda v: v["X"].T @ v["X"]),
