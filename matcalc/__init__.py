@@ -4,9 +4,10 @@
     >>> matcalc.diff("sum((X @ w - y) ** 2)", "w").text
     '2 * X.T @ (X @ w - y)'
 """
-from .api import Derivative, diff, evaluate, hessian, parse, vjp
+from .api import Derivative, diff, evaluate, grad, hessian, parse, vjp
+from .gradients import Gradients
 from .errors import BudgetError, InternalError, MatcalcError, ParseError, ShapeError
 
 __version__ = "0.1.0"
-__all__ = ["Derivative", "diff", "evaluate", "hessian", "parse", "vjp",
+__all__ = ["Derivative", "Gradients", "diff", "evaluate", "grad", "hessian", "parse", "vjp",
            "MatcalcError", "ParseError", "ShapeError", "InternalError", "BudgetError", "__version__"]
