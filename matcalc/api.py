@@ -292,7 +292,8 @@ def _setup(expr: str, wrt, shapes, assume=None, symmetric=None, syntax="matcalc"
     """(parsed expression, the variable node, a function that applies the declared facts).
     `wrt` may be a list of names: then the second item is the list of variable nodes."""
     from .assume import make_rewrite, parse_facts
-    wrts = [wrt] if isinstance(wrt, str) else list(wrt)
+    many = isinstance(wrt, (list, tuple))
+    wrts = list(wrt) if many else [wrt]
     for w in wrts:
         _check_name(w, "wrt")
     facts = parse_facts(assume, symmetric)
@@ -304,7 +305,7 @@ def _setup(expr: str, wrt, shapes, assume=None, symmetric=None, syntax="matcalc"
     if rewrite is not None:
         parsed.expr = S.rebuild(parsed.expr, rewrite)
     xs = [S.var(w, parsed.var_shapes[w]) for w in wrts]
-    return parsed, (xs[0] if isinstance(wrt, str) else xs), \
+    return parsed, (xs if many else xs[0]), \
         (lambda n: n if rewrite is None or n is None else S.rebuild(n, rewrite))
 
 

@@ -181,13 +181,13 @@ class Typer:
         name = names[k] if k < len(names) else f"d{k}"
         return DimVar(name)
 
-    #: names declared square (symmetric matrices) whose shape is not given: n×n, n inferred
+    #: matrices declared square (symmetric) whose shape is not given: n×n, n inferred
     square: frozenset = frozenset()
 
     def default_shape(self, name: str) -> tuple:
         if name in self.declared:
             return self.declared[name]
-        if name in self.square:
+        if name in self.square and name[0].isupper():  # a matrix by its name: square
             d = self.fresh()
             return (d, d)
         if self.syntax == "matrixcalculus":  # its defaults: a–g scalars, h–z vectors, A–Z matrices
