@@ -292,7 +292,7 @@ NOTEBOOKS["03_elementwise_diagonal_jacobians"] = [
     md(r'''
     # 3. Element-wise operations and diagonal Jacobians
 
-    *深度学习中的矩阵运算* (“Matrix operations in deep learning”) and *数学笔记 — 深度学习相关数学* (“Mathematics for deep learning”, §3.3) study
+    The notes *深度学习中的矩阵运算* (“Matrix operations in deep learning”) and *数学笔记 — 深度学习相关数学* (“Mathematics for deep learning”, §3.3) study
     $\mathbf{y} = \mathbf{f}(\mathbf{u}) \bigcirc \mathbf{g}(\mathbf{v})$ for an element-wise
     operator $\bigcirc$: $y_i$ depends only on $u_i$ and $v_i$, so every Jacobian is diagonal,
     $\frac{\partial\mathbf{y}}{\partial\mathbf{u}} = \operatorname{diag}\big(\frac{\partial y_i}{\partial u_i}\big)$.
