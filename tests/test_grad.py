@@ -95,3 +95,23 @@ def test_grad_json():
     g = matcalc.grad(MLP, WRTS)
     js = g.to_json()
     assert js["wrt"] == WRTS and set(js["gradients"]) == set(WRTS) and js["text"] == g.text
+
+
+def test_readme_grad_block_verbatim():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("print(g.text)\n", 1)[1].split('g["W1"]', 1)[0]
+    shown = [ln[2:] for ln in block.strip().splitlines()]
+    assert shown == matcalc.grad(MLP, ["W1", "b1", "W2", "b2"]).text.splitlines()
+
+
+def test_help_examples_run(capsys):
+    """Every `matcalc diff ...` example of --help runs."""
+    import shlex
+    from matcalc.cli import EXAMPLES, main
+    for line in EXAMPLES.splitlines():
+        line = line.strip()
+        if line.startswith("matcalc "):
+            cmd = line.split("   ")[0]
+            assert main(shlex.split(cmd)[1:]) == 0, cmd
+            capsys.readouterr()
