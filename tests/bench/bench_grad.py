@@ -8,7 +8,9 @@ For the squared loss `sum((tanh(X @ W1 + b1) @ W2 + b2 - Y)**2)` and the softmax
   the four gradients;
 - *matcalc jax*: `jax.jit` of `compile("jax")` (when jax is installed);
 - *jax*: `jax.jit(jax.grad(f, argnums=(0, 1, 2, 3)))` of the same loss in `jax.numpy`;
-all in float64, after checking that every output agrees with jax's (rtol 1e-8).  Calls are
+all in float64, after checking that every output agrees with jax's (rtol 1e-8).  With
+`--threads 1` (the default) the process is pinned to one core, so that neither side gets more
+cores than the other (XLA runs threads of its own whatever its flags say).  Calls are
 interleaved (one of each per round) so that load on the machine hits all of them alike; the
 figure is the median over the rounds.  jax is optional: without it only matcalc is timed.
 """
@@ -30,6 +32,8 @@ def _pin_threads(argv):
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = n
     if n == "1":
+        if hasattr(os, "sched_setaffinity"):  # one core for all: XLA may start threads of its own
+            os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
         flags = os.environ.get("XLA_FLAGS", "")
         os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     return n
@@ -106,7 +110,9 @@ def main(argv=None) -> int:
     jx = _jax()
     rng = np.random.default_rng(0)
     lines = [f"# `matcalc.grad` against `jax.grad(f, argnums=(0, 1, 2, 3))`", "",
-             f"n = {args.n} (X, W1, W2, Y all n×n; b1, b2 of n entries), float64, {args.threads} thread(s), "
+             f"n = {args.n} (X, W1, W2, Y all n×n; b1, b2 of n entries), float64, {args.threads} thread(s)"
+             + (" pinned to one core, " if args.threads == "1" else ", ")
+             + f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, "
              f"median of {args.reps} interleaved rounds; numpy {np.__version__}"
              + (f", jax {jx[0].__version__} on {jx[0].default_backend()}" if jx else ", jax not installed")
              + f"; {platform.processor() or platform.machine()}, Python {platform.python_version()}.", "",
