@@ -4,8 +4,8 @@
     >>> matcalc.diff("sum((X @ w - y) ** 2)", "w").text
     '2 * X.T @ (X @ w - y)'
 """
-from .api import Derivative, diff, evaluate, grad, hessian, parse, vjp
-from .gradients import Gradients
+from .api import Derivative, diff, evaluate, hessian, parse, vjp
+from .gradients import Gradients, grad
 from .errors import BudgetError, InternalError, MatcalcError, ParseError, ShapeError
 
 __version__ = "0.1.0"

@@ -415,6 +415,7 @@ def vjp(expr: str, wrt, *, upstream: str = "G", shapes: dict | None = None, assu
     (`"W1,b1"` or a list) the rules of all of them from one sweep, as `Gradients`."""
     _check_name(upstream, "upstream")
     if not isinstance(wrt, str) or "," in wrt:
+        from .gradients import grad
         return grad.__wrapped__(expr, wrt, upstream=upstream, shapes=shapes, assume=assume,
                                 symmetric=symmetric, syntax=syntax)
     parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric, syntax)
@@ -432,28 +433,6 @@ def _check_upstream(parsed: Parsed, upstream: str, wrts: list[str]):
     if upstream in parsed.var_shapes and upstream in parsed.expr.vars:
         raise MatcalcError(f"the upstream gradient's name {upstream} is a variable of the expression; "
                            f"choose another with upstream=")
-
-
-@_guard
-def grad(expr: str, wrts, *, shapes: dict | None = None, assume=None, symmetric=None,
-         syntax: str = "matcalc", upstream: str | None = None):
-    """The gradients of a scalar `expr` by several variables (`["W1", "b1"]` or `"W1,b1"`) from
-    one reverse sweep, as `matcalc.grad.Gradients`: `g["W1"]` is each one's Derivative,
-    `g.evaluate(values)` a dict, `g.text` / `g.latex` one block with common `where` names.
-    With `upstream="G"` the expression may have any shape: the backprop rules (as `vjp`)."""
-    from .gradients import gradients, split_names
-    names = split_names(wrts)
-    if upstream is not None:
-        _check_name(upstream, "upstream")
-    parsed, xs, facts = _setup(expr, names, shapes, assume, symmetric, syntax)
-    if upstream is not None:
-        _check_upstream(parsed, upstream, names)
-    elif parsed.expr.shape != ():
-        src = parsed.source.strip()
-        src = src if len(src) <= 40 else src[:37] + "..."
-        raise MatcalcError(f"grad needs a scalar expression, but {src} is {_shape_words(parsed.expr.shape)}; "
-                           f"give upstream= for the backprop rules, or use diff for a Jacobian")
-    return gradients(parsed, names, facts, upstream, parsed.warnings)
 
 
 @_guard

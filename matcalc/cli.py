@@ -128,7 +128,8 @@ def derive(args):
             raise MatcalcError(f"hessian takes one variable, not {args.wrt}")
         if args.command == "diff" and args.layout != "mixed":
             raise MatcalcError("--layout applies to one variable; several variables give gradients")
-        return api.grad(expr, args.wrt, shapes=shapes, upstream=getattr(args, "upstream", None), **facts)
+        from .gradients import grad
+        return grad(expr, args.wrt, shapes=shapes, upstream=getattr(args, "upstream", None), **facts)
     if args.command == "diff":
         return api.diff(expr, args.wrt, shapes=shapes, layout=args.layout, **facts)
     if args.command == "hessian":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .api import _check_name, _check_upstream, _guard, _setup, _shape_words
+from .errors import MatcalcError
 from .expr import Node, make
 
 #: a shared piece this big (in nodes) is named in a block of several gradients (smaller than a
@@ -20,7 +22,6 @@ BLOCK_SHARE_MIN_SIZE = 6
 
 def split_names(wrts) -> list[str]:
     """`"W1,b1"`, `"W1, b1"` or `["W1", "b1"]` as a list of names (order kept, repeats dropped)."""
-    from .errors import MatcalcError
     if isinstance(wrts, str):
         names = [w.strip() for w in wrts.split(",")]
     else:
@@ -183,13 +184,11 @@ class Gradients:
     def to_python(self, backend: str = "numpy", name: str = "gradients") -> str:
         """Source of ONE function of the variables returning the tuple of gradients (in the order
         of `wrts`); a piece the gradients share is computed once."""
-        from .api import _guard
         from .codegen import generate
         return _guard(generate)(_CodeView(self), backend, name)
 
     def compile(self, backend: str = "numpy"):
         """A callable (keyword arguments or a dict of values) returning the tuple of gradients."""
-        from .api import _guard
         from .codegen import compile_function
         return _guard(compile_function)(_CodeView(self), backend)
 
@@ -223,6 +222,27 @@ def _last_binding(root: Node, rank: dict) -> int:
     return best
 
 
+@_guard
+def grad(expr: str, wrts, *, shapes: dict | None = None, assume=None, symmetric=None,
+         syntax: str = "matcalc", upstream: str | None = None):
+    """The gradients of a scalar `expr` by several variables (`["W1", "b1"]` or `"W1,b1"`) from
+    one reverse sweep, as `matcalc.Gradients`: `g["W1"]` is each one's Derivative,
+    `g.evaluate(values)` a dict, `g.text` / `g.latex` one block with common `where` names.
+    With `upstream="G"` the expression may have any shape: the backprop rules (as `vjp`)."""
+    names = split_names(wrts)
+    if upstream is not None:
+        _check_name(upstream, "upstream")
+    parsed, xs, facts = _setup(expr, names, shapes, assume, symmetric, syntax)
+    if upstream is not None:
+        _check_upstream(parsed, upstream, names)
+    elif parsed.expr.shape != ():
+        src = parsed.source.strip()
+        src = src if len(src) <= 40 else src[:37] + "..."
+        raise MatcalcError(f"grad needs a scalar expression, but {src} is {_shape_words(parsed.expr.shape)}; "
+                           f"give upstream= for the backprop rules, or use diff for a Jacobian")
+    return gradients(parsed, names, facts, upstream, parsed.warnings)
+
+
 def gradients(parsed, wrts: list[str], facts, upstream: str | None = None, warnings=()) -> Gradients:
     """The Gradients of `parsed.expr` by `wrts` (adjoint 1, or the variable `upstream`)."""
     from . import simplify as S
@@ -241,4 +261,4 @@ def gradients(parsed, wrts: list[str], facts, upstream: str | None = None, warni
     return Gradients(parsed, ders, upstream, warnings)
 
 
-__all__ = ["Gradients", "GradCheck", "gradients", "split_names"]
+__all__ = ["Gradients", "GradCheck", "grad", "gradients", "split_names"]
