@@ -290,11 +290,10 @@ def _check_layout(layout):
         raise MatcalcError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
 
 
-def _setup(expr: str, wrt, shapes, assume=None, symmetric=None, syntax="matcalc"):
+def _setup(expr: str, wrt, shapes, assume=None, symmetric=None, syntax="matcalc", many: bool = False):
     """(parsed expression, the variable node, a function that applies the declared facts).
-    `wrt` may be a list of names: then the second item is the list of variable nodes."""
+    With `many`, `wrt` is a list of names and the second item the list of variable nodes."""
     from .assume import make_rewrite, parse_facts
-    many = isinstance(wrt, (list, tuple))
     wrts = list(wrt) if many else [wrt]
     for w in wrts:
         _check_name(w, "wrt")
@@ -415,9 +414,9 @@ def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, sym
 def vjp(expr: str, wrt, *, upstream: str = "G", shapes: dict | None = None, assume=None,
         symmetric=None, syntax: str = "matcalc"):
     """The backprop rule: the gradient of sum(upstream * expr) by `wrt`; by several variables
-    (`"W1,b1"` or a list) the rules of all of them from one sweep, as `Gradients`."""
+    (`"W1,b1"`) the rules of all of them from one sweep, as `Gradients` (see `matcalc.grad`)."""
     _check_name(upstream, "upstream")
-    if not isinstance(wrt, str) or "," in wrt:
+    if isinstance(wrt, str) and "," in wrt:  # several names: their rules from one sweep
         from .gradients import grad
         return grad.__wrapped__(expr, wrt, upstream=upstream, shapes=shapes, assume=assume,
                                 symmetric=symmetric, syntax=syntax)

@@ -232,7 +232,7 @@ def grad(expr: str, wrts, *, shapes: dict | None = None, assume=None, symmetric=
     names = split_names(wrts)
     if upstream is not None:
         _check_name(upstream, "upstream")
-    parsed, xs, facts = _setup(expr, names, shapes, assume, symmetric, syntax)
+    parsed, xs, facts = _setup(expr, names, shapes, assume, symmetric, syntax, many=True)
     if upstream is not None:
         _check_upstream(parsed, upstream, names)
     elif parsed.expr.shape != ():
