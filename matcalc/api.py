@@ -228,7 +228,8 @@ class Derivative:
         return {"kind": self.kind, "expr": self.parsed.source, "wrt": self.wrt, "layout": self.layout,
                 "text": self.text, "latex": self.latex, "unicode": self.unicode,
                 "shape": [fmt_dim(d) for d in self.dims], "variables": self.variable_shapes,
-                "vec_jacobian": self.vec_form, "differential": self.differential_text}
+                "vec_jacobian": self.vec_form, "differential": self.differential_text,
+                "warnings": list(self.warnings)}
 
     @_guard
     def check(self, seed: int = 0, exact: bool | None = None):

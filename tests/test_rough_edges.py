@@ -51,6 +51,8 @@ def test_warning_for_an_absent_variable(capsys):
     code, out, err = run(capsys, "diff", "sum((X @ W - Y) ** 2)", "w", "-q")
     assert code == 0 and "warning: w does not occur" in err and "did you mean W?" in err
     assert "warning" not in out
+    code, out, err = run(capsys, "diff", "sum((X @ W - Y) ** 2)", "w", "--format", "json")
+    assert json.loads(out)["warnings"] == matcalc.diff("sum((X @ W - Y) ** 2)", "w").warnings
 
 
 def test_warning_names_a_near_miss_and_no_false_alarm():
