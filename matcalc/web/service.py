@@ -196,7 +196,8 @@ def parse(body, budget: float | None = None) -> dict:
     syntax = _str(body, "syntax", "matcalc", SYNTAXES)
     p = _call(matcalc.parse, expr, shapes=_shapes(body.get("shapes")), syntax=syntax, budget=budget)
     from matcalc.expr import fmt_shape
+    from matcalc.render import _latex_symbol
     names = [n for n in p.var_shapes if n in p.expr.vars] + [n for n in p.var_shapes if n not in p.expr.vars]
     return {"expr": expr, "text": p.text, "latex": p.latex, "shape": json_dims(p.shape),
-            "variables": [{"name": n, "dims": json_dims(p.var_shapes[n]), "shape": fmt_shape(p.var_shapes[n]),
+            "variables": [{"name": n, "latex": _latex_symbol(n), "dims": json_dims(p.var_shapes[n]), "shape": fmt_shape(p.var_shapes[n]),
                            "used": n in p.expr.vars} for n in names]}
