@@ -58,11 +58,12 @@ def create_app(*, budget: float | None = 10.0, timeout: float | None = None, max
                workers: int = 4, allowed_hosts: list[str] | None = None) -> Starlette:
     """The application. `budget`: the engine's work budget per derivation (seconds; passed as
     `budget=` where the engine accepts it); `timeout`: the wall-clock limit of one request's work
-    (default: twice the budget, at least 5 s), after which it answers 503; `max_body`: the largest
+    once started (default: twice the budget, at least 1 s), after which it answers 503; `max_body`: the largest
     request body in bytes; `workers`: derivation threads; `allowed_hosts`: the Host headers
     accepted (the server passes the loopback names when it binds to loopback, against DNS rebinding)."""
     if timeout is None:
-        timeout = max(2 * budget, 5.0) if budget else 60.0
+        timeout = max(2 * budget, 1.0) if budget else 60.0
+    queue_timeout = 4 * timeout
     state: dict = {}
 
     def pool() -> ThreadPoolExecutor:
@@ -71,12 +72,28 @@ def create_app(*, budget: float | None = 10.0, timeout: float | None = None, max
         return state["pool"]
 
     async def run(fn, body) -> JSONResponse:
-        """fn(body, budget) in a worker thread, bounded by the timeout."""
-        fut = pool().submit(fn, body, budget)
+        """fn(body, budget) in a worker thread: `timeout` seconds once it starts (a request waits
+        at most `queue_timeout` for a free worker first)."""
+        loop = asyncio.get_running_loop()
+        started = loop.create_future()
+
+        def job():
+            loop.call_soon_threadsafe(lambda: started.done() or started.set_result(None))
+            return fn(body, budget)
+
+        fut = pool().submit(job)
+        done = asyncio.wrap_future(fut)
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if unanswered
         try:
-            result = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
+            await asyncio.wait_for(asyncio.shield(started), queue_timeout)
         except asyncio.TimeoutError:
-            fut.cancel()  # still queued: never starts; already running: finishes on its own, unanswered
+            fut.cancel()  # never starts
+            return _error(503, "the server is busy with other derivations; try again", "ServerBusy")
+        try:
+            result = await asyncio.wait_for(asyncio.shield(done), timeout)
+        except asyncio.TimeoutError:
+            # Python cannot stop a running thread: the work finishes on its own, unanswered, and keeps
+            # its worker until then (so runaway work never exceeds `workers` threads).
             return _error(503, f"the derivation took too long (over {timeout:g} s); "
                                f"simplify the expression or raise the server's --budget", "TimeoutError")
         except MatcalcError as e:
