@@ -263,7 +263,7 @@ function fillTable(vars) {
     radio.id = `wrt-${v.name}`;
     radio.checked = v.name === state.wrt;
     radio.setAttribute("aria-label", `differentiate by ${v.name}`);
-    radio.addEventListener("change", () => { state.wrt = v.name; deriveIfShown(true); });
+    radio.addEventListener("click", () => { state.wrt = v.name; derive(); });
     const lab = document.createElement("label");
     lab.htmlFor = radio.id;
     lab.textContent = ` ∂/∂${v.name}`;
@@ -311,7 +311,7 @@ function renderResult(d) {
     $("backprop-upstream").textContent = `(upstream ${d.backprop.upstream} = ∂L/∂F)`;
   }
   const err = (key) => (d.errors && d.errors[key] ? `${d.errors[key].kind}: ${d.errors[key].error}` : "");
-  if (d.steps_latex) tex($("steps"), d.steps_latex, true); else $("steps").textContent = err("steps_latex");
+  renderSteps(d.steps, err("steps"));
   if (d.index) tex($("index"), d.index, true); else $("index").textContent = err("index");
   $("text-out").textContent = d.text;
   state.code = d.code;
@@ -319,6 +319,26 @@ function renderResult(d) {
   showCode();
   $("check-result").textContent = "";
   $("check-result").className = "";
+}
+
+function renderSteps(steps, error) {
+  const box = $("steps");
+  box.textContent = error;
+  if (!steps) return;
+  const list = document.createElement("ol");
+  for (const st of steps) {
+    const li = document.createElement("li");
+    const math = document.createElement("div");
+    math.className = "math";
+    tex(math, st.latex, false);
+    const rule = document.createElement("div");
+    rule.className = "rule";
+    const checks = Object.entries(st.shapes || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
+    rule.textContent = st.rule + (checks ? `  [${checks}]` : "");
+    li.append(math, rule);
+    list.appendChild(li);
+  }
+  box.appendChild(list);
 }
 
 function showCode() {
