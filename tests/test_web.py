@@ -123,7 +123,7 @@ def test_check_endpoint(client):
 def test_parse_endpoint(client):
     r = client.post("/api/parse", json={"expr": "X@W+b"})
     out = r.json()
-    assert r.status_code == 200 and out["shape"] == ["m", "p"]
+    assert r.status_code == 200 and out["shape"] == ["m", "p"] and "rows_sum_to_one" in out["facts"]
     assert [(v["name"], v["dims"], v["shape"]) for v in out["variables"]] == [
         ("X", ["m", "n"], "m×n"), ("W", ["n", "p"], "n×p"), ("b", ["p"], "p-vector")]
     r = client.post("/api/parse", json={"expr": "x'*A*x", "syntax": "matrixcalculus", "shapes": {"x": ["k"]}})

@@ -15,6 +15,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -54,95 +55,115 @@ async def _read_json(request: Request, limit: int):
         raise service.RequestError(f"the request body is not valid JSON: {e}") from None
 
 
-def create_app(*, budget: float | None = 10.0, timeout: float | None = None, max_body: int = MAX_BODY,
-               workers: int = 4, allowed_hosts: list[str] | None = None) -> Starlette:
-    """The application. `budget`: the engine's work budget per derivation (seconds; passed as
-    `budget=` where the engine accepts it); `timeout`: the wall-clock limit of one request's work
-    once started (default: twice the budget, at least 1 s), after which it answers 503; `max_body`: the largest
-    request body in bytes; `workers`: derivation threads; `allowed_hosts`: the Host headers
-    accepted (the server passes the loopback names when it binds to loopback, against DNS rebinding)."""
-    if timeout is None:
-        timeout = max(2 * budget, 1.0) if budget else 60.0
-    queue_timeout = 4 * timeout
-    state: dict = {}
+class Workers:
+    """A small pool of derivation threads with the engine's budget and a wall-clock limit."""
 
-    def pool() -> ThreadPoolExecutor:
-        if "pool" not in state:
-            state["pool"] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="matcalc-web")
-        return state["pool"]
+    def __init__(self, budget: float | None, timeout: float, workers: int):
+        self.budget, self.timeout, self.workers = budget, timeout, workers
+        self.queue_timeout = 4 * timeout
+        self._pool: ThreadPoolExecutor | None = None
 
-    async def run(fn, body) -> JSONResponse:
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    async def run(self, fn, body) -> JSONResponse:
         """fn(body, budget) in a worker thread: `timeout` seconds once it starts (a request waits
         at most `queue_timeout` for a free worker first)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="matcalc-web")
         loop = asyncio.get_running_loop()
         started = loop.create_future()
 
         def job():
             loop.call_soon_threadsafe(lambda: started.done() or started.set_result(None))
-            return fn(body, budget)
+            return fn(body, self.budget)
 
-        fut = pool().submit(job)
+        fut = self._pool.submit(job)
         done = asyncio.wrap_future(fut)
         done.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if unanswered
         try:
-            await asyncio.wait_for(asyncio.shield(started), queue_timeout)
+            await asyncio.wait_for(asyncio.shield(started), self.queue_timeout)
         except asyncio.TimeoutError:
             fut.cancel()  # never starts
             return _error(503, "the server is busy with other derivations; try again", "ServerBusy")
         try:
-            result = await asyncio.wait_for(asyncio.shield(done), timeout)
+            result = await asyncio.wait_for(asyncio.shield(done), self.timeout)
         except asyncio.TimeoutError:
             # Python cannot stop a running thread: the work finishes on its own, unanswered, and keeps
             # its worker until then (so runaway work never exceeds `workers` threads).
-            return _error(503, f"the derivation took too long (over {timeout:g} s); "
+            return _error(503, f"the derivation took too long (over {self.timeout:g} s); "
                                f"simplify the expression or raise the server's --budget", "TimeoutError")
         except MatcalcError as e:
             return JSONResponse(service.error_body(e), status_code=400)
         return JSONResponse(result)
 
-    def endpoint(fn):
-        async def handler(request: Request) -> Response:
-            body = await _read_json(request, max_body)
-            return await run(fn, body)
-        return handler
 
-    async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+def _endpoint(fn):
+    """A POST handler: read the JSON body, run fn(body, budget) on the app's workers."""
+    async def handler(request: Request) -> Response:
+        body = await _read_json(request, request.app.state.max_body)
+        return await request.app.state.workers.run(fn, body)
+    return handler
 
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        kind = {413: "RequestTooLarge", 415: "UnsupportedMediaType", 404: "NotFound"}.get(exc.status_code, "HTTPError")
-        return _error(exc.status_code, str(exc.detail), kind)
 
-    async def matcalc_error(request: Request, exc: MatcalcError) -> Response:
-        return JSONResponse(service.error_body(exc), status_code=400)
+async def _index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    async def any_error(request: Request, exc: Exception) -> Response:
-        return _error(500, f"internal error of the server ({type(exc).__name__}); please report it", "InternalError")
 
-    async def security_headers(request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    kind = {413: "RequestTooLarge", 415: "UnsupportedMediaType", 404: "NotFound"}.get(exc.status_code, "HTTPError")
+    return _error(exc.status_code, str(exc.detail), kind)
+
+
+async def _matcalc_error(request: Request, exc: MatcalcError) -> Response:
+    return JSONResponse(service.error_body(exc), status_code=400)
+
+
+async def _any_error(request: Request, exc: Exception) -> Response:
+    return _error(500, f"internal error of the server ({type(exc).__name__}); please report it", "InternalError")
+
+
+async def _security_headers(request: Request, call_next) -> Response:
+    response = await call_next(request)
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+ROUTES = [Route("/", _index), Route("/api/derive", _endpoint(service.derive), methods=["POST"]),
+          Route("/api/check", _endpoint(service.check), methods=["POST"]),
+          Route("/api/parse", _endpoint(service.parse), methods=["POST"]),
+          Mount("/static", StaticFiles(directory=STATIC), name="static")]
+
+
+def create_app(*, budget: float | None = 10.0, timeout: float | None = None, max_body: int = MAX_BODY,
+               workers: int = 4, allowed_hosts: list[str] | None = None) -> Starlette:
+    """The application. `budget`: the engine's work budget per derivation (seconds; passed as
+    `budget=` where the engine accepts it); `timeout`: the wall-clock limit of one request's work
+    once started (default: twice the budget, at least 1 s), after which it answers 503;
+    `max_body`: the largest request body in bytes; `workers`: derivation threads; `allowed_hosts`:
+    the Host headers accepted (the server passes the loopback names when it binds to loopback,
+    against DNS rebinding)."""
+    if timeout is None:
+        timeout = max(2 * budget, 1.0) if budget else 60.0
+    pool = Workers(budget, timeout, workers)
 
     @asynccontextmanager
     async def lifespan(app):
         yield
-        if "pool" in state:
-            state.pop("pool").shutdown(wait=False, cancel_futures=True)
+        pool.close()
 
-    routes = [Route("/", index), Route("/api/derive", endpoint(service.derive), methods=["POST"]),
-              Route("/api/check", endpoint(service.check), methods=["POST"]),
-              Route("/api/parse", endpoint(service.parse), methods=["POST"]),
-              Mount("/static", StaticFiles(directory=STATIC), name="static")]
-    from starlette.middleware.base import BaseHTTPMiddleware
-    middleware = [Middleware(BaseHTTPMiddleware, dispatch=security_headers)]
+    middleware = [Middleware(BaseHTTPMiddleware, dispatch=_security_headers)]
     if allowed_hosts:
         middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error, MatcalcError: matcalc_error, Exception: any_error})
-    app.state.budget, app.state.timeout, app.state.max_body = budget, timeout, max_body
+    app = Starlette(routes=ROUTES, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_error, MatcalcError: _matcalc_error,
+                                        Exception: _any_error})
+    app.state.workers, app.state.max_body = pool, max_body
+    app.state.budget, app.state.timeout = budget, timeout
     return app
 
 

@@ -189,7 +189,8 @@ def check(body, budget: float | None = None) -> dict:
 
 
 def parse(body, budget: float | None = None) -> dict:
-    """The answer of POST /api/parse: the expression's variables with their inferred shapes."""
+    """The answer of POST /api/parse: the expression's variables with their inferred shapes (and
+    the facts the engine knows, for the page's "type" column)."""
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object with 'expr'")
     expr = _str(body, "expr", required=True)
@@ -198,6 +199,7 @@ def parse(body, budget: float | None = None) -> dict:
     from matcalc.expr import fmt_shape
     from matcalc.render import _latex_symbol
     names = [n for n in p.var_shapes if n in p.expr.vars] + [n for n in p.var_shapes if n not in p.expr.vars]
-    return {"expr": expr, "text": p.text, "latex": p.latex, "shape": json_dims(p.shape),
+    from matcalc.assume import FACTS
+    return {"expr": expr, "text": p.text, "latex": p.latex, "shape": json_dims(p.shape), "facts": list(FACTS),
             "variables": [{"name": n, "latex": _latex_symbol(n), "dims": json_dims(p.var_shapes[n]), "shape": fmt_shape(p.var_shapes[n]),
                            "used": n in p.expr.vars} for n in names]}

@@ -40,6 +40,7 @@ const TYPES = {  // the choices of the "Type" column by the number of axes; a fa
 
 const state = {
   vars: [],          // [{name, dims, shape, used}] from the last parse
+  facts: ["symmetric", "rows_sum_to_one"],  // the engine's facts (from /api/parse)
   info: {},          // name -> {edited: "m, n" | null, type: "plain" | fact}: kept across parses
   wrt: null,
   backend: "numpy",
@@ -147,8 +148,8 @@ function readUrl() {
   const q = new URLSearchParams(location.search);
   if (!q.get("expr")) return false;
   $("expr").value = q.get("expr");
-  if (q.get("syntax")) $("syntax").value = q.get("syntax");
-  if (q.get("layout")) $("layout").value = q.get("layout");
+  setChoice("syntax", q.get("syntax"));
+  setChoice("layout", q.get("layout"));
   if (q.get("upstream")) $("upstream").value = q.get("upstream");
   setMode(q.get("mode") || "diff");
   state.wrt = q.get("wrt") || null;
@@ -164,7 +165,12 @@ function readUrl() {
   return true;
 }
 
+function setChoice(id, value) {  // only one of the select's own options
+  if ([...$(id).options].some((o) => o.value === value)) $(id).value = value;
+}
+
 function setMode(value) {
+  if (!["diff", "vjp", "hessian"].includes(value)) value = "diff";
   for (const r of document.querySelectorAll("input[name=mode]")) r.checked = r.value === value;
   modeChanged();
 }
@@ -210,6 +216,7 @@ function typeSelect(v) {
   select.setAttribute("aria-label", `type of ${v.name}`);
   const inf = infoOf(v.name);
   for (const [value, label] of TYPES[Math.min(v.dims.length, 2)]) {
+    if (value !== "plain" && !state.facts.includes(value)) continue;  // a fact this engine does not know
     const o = document.createElement("option");
     o.value = value; o.textContent = label;
     select.appendChild(o);
@@ -282,6 +289,7 @@ async function parseNow() {
   if (!ok) { showParseError(data); return false; }
   showParseError(null);
   state.vars = data.variables;
+  if (data.facts) state.facts = data.facts;
   fillTable(data.variables);
   return true;
 }
