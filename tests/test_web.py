@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,9 @@ import pytest
 pytest.importorskip("starlette", reason="the web extra (starlette, uvicorn) is not installed")
 pytest.importorskip("httpx", reason="httpx (Starlette's test client) is not installed")
 
-from starlette.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():  # newer Starlette prefers httpx2 for its test client; httpx works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient  # noqa: E402
 
 import matcalc  # noqa: E402
 from matcalc.web import service  # noqa: E402
