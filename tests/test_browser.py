@@ -129,6 +129,15 @@ def test_parse_error_shows_caret(server, browser):
     assert el(drv, "expr").get_attribute("aria-invalid") == "true"
     type_expr(drv, "sum((X@w - y)**2)")
     wait(drv, lambda d: not el(d, "parse-error").is_displayed(), "the error to go away")
+    type_expr(drv, "x@y")
+    wait(drv, lambda d: text_of(d, "parse-error").startswith("ShapeError: "), "the shape error under the input")
+    assert not el(drv, "answer").is_displayed() and not el(drv, "derive-error").is_displayed()
+    type_expr(drv, "X@w", submit=False)
+    wait(drv, lambda d: set(shape_table(d)) == {"X", "w"}, "the variable table")
+    drv.find_element(By.CSS_SELECTOR, "input[name=mode][value=hessian]").click()
+    el(drv, "derive").click()
+    wait(drv, lambda d: el(d, "derive-error").is_displayed(), "the error in the result")
+    assert "hessian needs a scalar expression" in text_of(drv, "derive-error")
 
 
 def test_examples_menu(server, browser):

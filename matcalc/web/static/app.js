@@ -34,8 +34,8 @@ const EXAMPLES = [
 
 const TYPES = {  // the choices of the "Type" column by the number of axes; a fact for the engine
   0: [["plain", "scalar"]],
-  1: [["plain", "vector"], ["sums_to_one", "vector, sums to one"]],
-  2: [["plain", "matrix"], ["symmetric", "symmetric matrix"], ["rows_sum_to_one", "matrix, rows sum to one"]],
+  1: [["plain", "vector"], ["sums_to_one", "sums to one"]],
+  2: [["plain", "matrix"], ["symmetric", "symmetric"], ["rows_sum_to_one", "rows sum to one"]],
 };
 
 const state = {
@@ -358,9 +358,13 @@ function showCode() {
 
 function renderError(data) {
   show("answer", false);
+  if (data.kind === "ParseError" || !$("parse-error").hidden) {  // the expression's own error: under the input
+    if (data.kind === "ParseError") showParseError(data);
+    show("derive-error", false);
+    return;
+  }
   show("derive-error", true);
-  $("derive-error").textContent = `${data.kind}: ${data.error}` + (data.caret ? "\n" + data.caret : "");
-  if (data.kind === "ParseError") showParseError(data);
+  $("derive-error").textContent = `${data.kind}: ${data.error}`;
 }
 
 async function derive() {
