@@ -123,6 +123,17 @@ def test_check_endpoint(client):
     assert r.status_code == 200 and r.json()["ok"] is True
 
 
+@pytest.mark.parametrize("body, words", [
+    ({"expr": "sum(X@w)", "wrt": "w", "shapes": {"X": [1000, 1000]}}, "X would hold 1000000"),
+    ({"expr": "sum(x)", "wrt": "x", "shapes": {"x": [5000]}}, "x would hold 5000"),
+    ({"expr": "sum(exp(x))", "wrt": "x", "mode": "hessian", "shapes": {"x": [200]}}, "at most 100"),
+])
+def test_check_refuses_sizes_that_would_exhaust_the_server(client, body, words):
+    r = client.post("/api/check", json=body)
+    assert r.status_code == 400 and r.json()["kind"] == "RequestError" and words in r.json()["error"]
+    assert client.post("/api/derive", json=body).status_code == 200  # deriving is symbolic: any size
+
+
 def test_parse_endpoint(client):
     r = client.post("/api/parse", json={"expr": "X@W+b"})
     out = r.json()
@@ -186,6 +197,10 @@ def test_malformed_requests(client):
     assert r.status_code == 415 and r.json()["kind"] == "UnsupportedMediaType"
     r = client.get("/api/derive")
     assert r.status_code == 405 and "error" in r.json()
+    r = client.post("/api/derive", content=b"[" * 30000 + b"]" * 30000, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["kind"] == "RequestError"
+    r = client.get("/static/../app.py")
+    assert r.status_code == 404 and "import" not in r.text
     r = client.get("/api/nothing")
     assert r.status_code == 404 and r.json()["kind"] == "NotFound"
 

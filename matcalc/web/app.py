@@ -53,6 +53,8 @@ async def _read_json(request: Request, limit: int):
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise service.RequestError(f"the request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise service.RequestError("the request body nests too deeply") from None
 
 
 class Workers:

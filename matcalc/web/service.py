@@ -178,10 +178,37 @@ def derive(body, budget: float | None = None) -> dict:
     return out
 
 
+#: the check draws values of every variable and perturbs each entry of the variable (each pair of
+#: entries for a Hessian): concrete sizes beyond these would take the server's memory or time
+CHECK_LIMITS = {"entries": 100_000, "wrt": 2_000, "hessian_wrt": 100}
+
+
+def _entries(shape: tuple) -> int:
+    """How many numbers a value of this shape holds at the check's sizes (a name counts as 9)."""
+    from matcalc.expr import dim_factors
+    n = 1
+    for d in shape:
+        for f in dim_factors(d):
+            n *= f if isinstance(f, int) else 9
+    return n
+
+
+def _check_sizes(d) -> None:
+    for name, shape in d.parsed.var_shapes.items():
+        if _entries(shape) > CHECK_LIMITS["entries"]:
+            raise RequestError(f"check: {name} would hold {_entries(shape)} numbers; the check takes at most "
+                               f"{CHECK_LIMITS['entries']} per variable (use symbolic or smaller sizes)")
+    limit = CHECK_LIMITS["hessian_wrt" if d.kind == "hessian" else "wrt"]
+    if _entries(d.wrt_shape) > limit:
+        raise RequestError(f"check: {d.wrt} would hold {_entries(d.wrt_shape)} numbers; the check perturbs "
+                           f"each, and takes at most {limit} here (use symbolic or smaller sizes)")
+
+
 def check(body, budget: float | None = None) -> dict:
     """The answer of POST /api/check: finite differences (and the exact check when small)."""
     req = parse_request(body)
     d = _derivative(req, budget)
+    _check_sizes(d)
     r = d.check()
     return {"ok": bool(r.ok), "max_abs_error": float(r.max_abs_error), "max_rel_error": float(r.max_rel_error),
             "sizes": {str(k): int(v) for k, v in r.sizes.items()}, "exact": r.exact,
