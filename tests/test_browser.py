@@ -143,6 +143,7 @@ def test_parse_error_shows_caret(server, browser):
 def test_examples_menu(server, browser):
     drv = browser
     drv.get(server + "/")
+    wait(drv, lambda d: len(Select(el(d, "examples")).options) > 10, "the examples menu")
     Select(el(drv, "examples")).select_by_visible_text("Softmax cross-entropy by W (one-hot Y)")
     wait_text(drv, "text-out", "X.T @ (softmax(X @ W + b, axis=1) - Y)")
     row = drv.find_element(By.CSS_SELECTOR, "#vars tr[data-name=Y] select")

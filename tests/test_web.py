@@ -146,6 +146,25 @@ def test_parse_endpoint(client):
     assert r.status_code == 400 and r.json()["kind"] == "ParseError" and r.json()["column"] == 3
 
 
+EXAMPLES = __import__("json").loads((STATIC / "examples.json").read_text())
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=[e["label"] for e in EXAMPLES])
+def test_every_example_of_the_menu_derives_and_checks(client, ex):
+    facts = {}
+    for name, kind in ex.get("types", {}).items():
+        if kind == "symmetric":
+            facts.setdefault("symmetric", []).append(name)
+        else:
+            facts.setdefault("assume", []).append(f"{kind}={name}")
+    body = dict(expr=ex["expr"], wrt=ex["wrt"], mode=ex.get("mode", "diff"), syntax=ex.get("syntax", "matcalc"), **facts)
+    r = client.post("/api/derive", json=body)
+    assert r.status_code == 200, r.json()
+    assert not r.json().get("errors"), r.json()["errors"]
+    r = client.post("/api/check", json=body)
+    assert r.status_code == 200 and r.json()["ok"], r.json()
+
+
 # ---- errors -------------------------------------------------------------------------------------
 
 def test_parse_error_has_caret_and_column(client):

@@ -4,33 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 
-const EXAMPLES = [
-  {group: "From the notes", label: "Linear regression: sum((Xw − y)²) by w", expr: "sum((X@w - y)**2)", wrt: "w"},
-  {group: "From the notes", label: "Y = W X: backprop rule by W", expr: "W@X", wrt: "W", mode: "vjp"},
-  {group: "From the notes", label: "Y = W X: backprop rule by X", expr: "W@X", wrt: "X", mode: "vjp"},
-  {group: "From the notes", label: "Softmax cross-entropy by W (one-hot Y)",
-   expr: "-sum(Y*log(softmax(X@W+b, axis=1)))", wrt: "W", types: {Y: "rows_sum_to_one"}},
-  {group: "From the notes", label: "‖XW − Y‖² by W", expr: "norm(X@W - Y)**2", wrt: "W"},
-  {group: "From the notes", label: "Dense layer X W + b by W", expr: "X@W+b", wrt: "W"},
-  {group: "From the notes", label: "tanh layer: backprop rule by W", expr: "tanh(X@W)", wrt: "W", mode: "vjp"},
-  {group: "From the notes", label: "Quadratic form: Hessian", expr: "x.T@A@x", wrt: "x", mode: "hessian"},
-  {group: "From the notes", label: "Quadratic form, A symmetric", expr: "x.T@A@x", wrt: "x", types: {A: "symmetric"}},
-  {group: "From the notes", label: "log det X by X", expr: "logdet(X)", wrt: "X"},
-  {group: "matrixcalculus.org", label: "x'*A*x by x", expr: "x'*A*x", wrt: "x", syntax: "matrixcalculus"},
-  {group: "matrixcalculus.org", label: "x'*A*x by A", expr: "x'*A*x", wrt: "A", syntax: "matrixcalculus"},
-  {group: "matrixcalculus.org", label: "sum(exp(X*w)) by w", expr: "sum(exp(X*w))", wrt: "w", syntax: "matrixcalculus"},
-  {group: "matrixcalculus.org", label: "Logistic loss by w", expr: "sum(log(exp(-y.*(X*w)) + vector(1)))",
-   wrt: "w", syntax: "matrixcalculus"},
-  {group: "matrixcalculus.org", label: "Logistic loss: Hessian", expr: "sum(log(exp(-y.*(X*w)) + vector(1)))",
-   wrt: "w", syntax: "matrixcalculus", mode: "hessian"},
-  {group: "matrixcalculus.org", label: "norm2(A*x - b)^2 by x", expr: "norm2(A*x - b)^2", wrt: "x", syntax: "matrixcalculus"},
-  {group: "matrixcalculus.org", label: "tr(A*X'*B*X*C) by X", expr: "tr(A*X'*B*X*C)", wrt: "X", syntax: "matrixcalculus"},
-  {group: "matrixcalculus.org", label: "Matrix factorisation by U", expr: "norm2(T - U*V')^2", wrt: "U", syntax: "matrixcalculus"},
-  {group: "matrixcalculus.org", label: "Gaussian exponent by x", expr: "exp(-0.5*(x-m)'*inv(S)*(x-m))",
-   wrt: "x", syntax: "matrixcalculus", types: {S: "symmetric"}},
-  {group: "matrixcalculus.org", label: "tanh(A*x) by x (Jacobian)", expr: "tanh(A*x)", wrt: "x", syntax: "matrixcalculus"},
-  {group: "matrixcalculus.org", label: "X^3 by X (third-order tensor as vec-Jacobian)", expr: "X^3", wrt: "X", syntax: "matrixcalculus"},
-];
+let EXAMPLES = [];  // from static/examples.json: the notes' derivations and matrixcalculus.org's own
 
 const TYPES = {  // the choices of the "Type" column by the number of axes; a fact for the engine
   0: [["plain", "scalar"]],
@@ -421,7 +395,12 @@ async function copy(button) {
 
 // ---- examples and wiring ----------------------------------------------------------------------
 
-function fillExamples() {
+async function fillExamples() {
+  try {
+    EXAMPLES = await (await fetch("/static/examples.json")).json();
+  } catch (e) {
+    EXAMPLES = [];
+  }
   const select = $("examples");
   const groups = {};
   EXAMPLES.forEach((ex, i) => {
@@ -450,7 +429,7 @@ function fillExamples() {
 }
 
 function init() {
-  fillExamples();
+  fillExamples();  // in the background: the menu fills when the file arrives
   $("form").addEventListener("submit", async (e) => {
     e.preventDefault();
     clearTimeout(parseTimer);
