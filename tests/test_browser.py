@@ -123,7 +123,7 @@ def test_parse_error_shows_caret(server, browser):
     drv.get(server + "/")
     type_expr(drv, "sum((X@w - y)**2")
     wait(drv, lambda d: el(d, "parse-error").is_displayed(), "the parse error under the input")
-    lines = text_of(drv, "parse-error").split("\n")
+    lines = el(drv, "parse-error").text.split("\n")  # as shown: the caret block on lines of its own
     assert lines[0].startswith("ParseError: unexpected end of input at column 17")
     assert lines[-2] == "sum((X@w - y)**2" and lines[-1] == " " * 16 + "^"
     assert el(drv, "expr").get_attribute("aria-invalid") == "true"

@@ -170,7 +170,7 @@ function showParseError(data) {
   if (data.caret) {
     const caret = document.createElement("span");
     caret.className = "caret";
-    caret.textContent = "\n" + data.caret;
+    caret.textContent = data.caret;  // its own block: the caret line stays aligned with the source line
     box.appendChild(caret);
   }
   $("expr").setAttribute("aria-invalid", "true");
