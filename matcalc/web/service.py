@@ -209,7 +209,7 @@ def check(body, budget: float | None = None) -> dict:
     req = parse_request(body)
     d = _derivative(req, budget)
     _check_sizes(d)
-    r = d.check()
+    r = _call(d.check, budget=budget)
     return {"ok": bool(r.ok), "max_abs_error": float(r.max_abs_error), "max_rel_error": float(r.max_rel_error),
             "sizes": {str(k): int(v) for k, v in r.sizes.items()}, "exact": r.exact,
             "tolerance": r.tolerance, "summary": str(r)}
