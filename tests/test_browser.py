@@ -211,6 +211,14 @@ def test_link_reproduces_a_derivation_and_screenshot(server, browser, tmp_path):
     drv.set_window_size(1200, 1500)
 
 
+def test_link_keeps_a_variable_the_expression_lacks(server, browser):
+    drv = browser
+    drv.get(server + "/?" + urllib.parse.urlencode({"expr": "sum(x)", "wrt": "y"}))
+    wait_text(drv, "text-out", "zeros(")
+    assert drv.find_element(By.ID, "wrt-y").is_selected()
+    assert shape_table(drv)["y"].endswith("(not in the expression)")
+
+
 def test_keyboard_only(server, browser):
     drv = browser
     drv.get(server + "/")

@@ -142,6 +142,9 @@ def test_parse_endpoint(client):
         ("X", ["m", "n"], "m×n"), ("W", ["n", "p"], "n×p"), ("b", ["p"], "p-vector")]
     r = client.post("/api/parse", json={"expr": "x'*A*x", "syntax": "matrixcalculus", "shapes": {"x": ["k"]}})
     assert r.status_code == 200 and r.json()["variables"][1]["dims"] == ["k", "k"]
+    r = client.post("/api/parse", json={"expr": "sum(x)", "wrt": "Z"})
+    assert r.status_code == 200 and r.json()["variables"][1] == {
+        "name": "Z", "latex": "Z", "dims": ["m", "n"], "shape": "m×n", "used": False}
     r = client.post("/api/parse", json={"expr": "X@"})
     assert r.status_code == 400 and r.json()["kind"] == "ParseError" and r.json()["column"] == 3
 

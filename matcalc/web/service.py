@@ -217,16 +217,22 @@ def check(body, budget: float | None = None) -> dict:
 
 def parse(body, budget: float | None = None) -> dict:
     """The answer of POST /api/parse: the expression's variables with their inferred shapes (and
-    the facts the engine knows, for the page's "type" column)."""
+    the facts the engine knows, for the page's "type" column). With `wrt`, a variable that the
+    expression does not contain is listed too (its derivative is zeros), so that a link keeps it."""
+    from matcalc.assume import FACTS
+    from matcalc.expr import fmt_shape
+    from matcalc.render import _latex_symbol
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object with 'expr'")
     expr = _str(body, "expr", required=True)
     syntax = _str(body, "syntax", "matcalc", SYNTAXES)
-    p = _call(matcalc.parse, expr, shapes=_shapes(body.get("shapes")), syntax=syntax, budget=budget)
-    from matcalc.expr import fmt_shape
-    from matcalc.render import _latex_symbol
-    names = [n for n in p.var_shapes if n in p.expr.vars] + [n for n in p.var_shapes if n not in p.expr.vars]
-    from matcalc.assume import FACTS
+    wrt = _str(body, "wrt")
+    shapes = _shapes(body.get("shapes"))
+    p = _call(matcalc.parse, expr, shapes=shapes, syntax=syntax, budget=budget)
+    var_shapes = dict(p.var_shapes)
+    if wrt and wrt not in var_shapes:
+        var_shapes[wrt] = _call(matcalc.parse, wrt, shapes=shapes, budget=budget).var_shapes[wrt]
+    names = [n for n in var_shapes if n in p.expr.vars] + [n for n in var_shapes if n not in p.expr.vars]
     return {"expr": expr, "text": p.text, "latex": p.latex, "shape": json_dims(p.shape), "facts": list(FACTS),
-            "variables": [{"name": n, "latex": _latex_symbol(n), "dims": json_dims(p.var_shapes[n]), "shape": fmt_shape(p.var_shapes[n]),
-                           "used": n in p.expr.vars} for n in names]}
+            "variables": [{"name": n, "latex": _latex_symbol(n), "dims": json_dims(var_shapes[n]),
+                           "shape": fmt_shape(var_shapes[n]), "used": n in p.expr.vars} for n in names]}

@@ -127,6 +127,7 @@ function readUrl() {
   if (q.get("upstream")) $("upstream").value = q.get("upstream");
   setMode(q.get("mode") || "diff");
   state.wrt = q.get("wrt") || null;
+  state.wrtPinned = !!state.wrt;
   for (const item of (q.get("shapes") || "").split(";")) {
     const i = item.indexOf("=");
     if (i > 0) infoOf(item.slice(0, i).trim()).edited = item.slice(i + 1).split(",").join(", ");
@@ -179,7 +180,7 @@ function showParseError(data) {
 // ---- the variable table -----------------------------------------------------------------------
 
 function defaultWrt(vars) {
-  const names = vars.filter((v) => v.used).map((v) => v.name);
+  const names = vars.filter((v) => v.used || v.name === state.wrt).map((v) => v.name);
   if (state.wrt && names.includes(state.wrt)) return state.wrt;
   for (const n of ["w", "W", "x", "theta", "beta", "W1", "X"]) if (names.includes(n)) return n;
   return names[0] || null;
@@ -224,7 +225,7 @@ function fillTable(vars) {
     tex(name, v.latex || v.name);
     const shape = document.createElement("td");
     shape.className = "shape";
-    shape.textContent = v.shape + (v.used ? "" : " (declared)");
+    shape.textContent = v.shape + (v.used ? "" : " (not in the expression)");
     const dims = document.createElement("td");
     const input = document.createElement("input");
     input.type = "text"; input.size = 8; input.spellcheck = false;
@@ -258,7 +259,9 @@ async function parseNow() {
   const expr = $("expr").value;
   const seq = ++state.parseSeq;
   if (!expr.trim()) { state.vars = []; fillTable([]); showParseError(null); return false; }
-  const {ok, data} = await api("/api/parse", {expr, syntax: $("syntax").value, shapes: editedShapes()});
+  const req = {expr, syntax: $("syntax").value, shapes: editedShapes()};
+  if (state.wrtPinned && state.wrt) req.wrt = state.wrt;  // a link's variable, even if the expression lacks it
+  const {ok, data} = await api("/api/parse", req);
   if (seq !== state.parseSeq) return false;
   if (!ok) { showParseError(data); return false; }
   showParseError(null);
@@ -436,7 +439,7 @@ function init() {
     await parseNow();
     derive();
   });
-  $("expr").addEventListener("input", parseSoon);
+  $("expr").addEventListener("input", () => { state.wrtPinned = false; parseSoon(); });
   $("syntax").addEventListener("change", () => refresh(!$("result").hidden));
   for (const r of document.querySelectorAll("input[name=mode]")) {
     r.addEventListener("change", () => { modeChanged(); deriveIfShown(); });
