@@ -219,6 +219,18 @@ def test_link_keeps_a_variable_the_expression_lacks(server, browser):
     assert shape_table(drv)["y"].endswith("(not in the expression)")
 
 
+def test_symmetric_type_makes_the_matrix_square(server, browser):
+    drv = browser
+    drv.get(server + "/?" + urllib.parse.urlencode({"expr": "x.T@A@y", "wrt": "y"}))
+    wait_text(drv, "text-out", "A.T @ x")
+    assert shape_table(drv)["A"] == "m×n"
+    Select(drv.find_element(By.CSS_SELECTOR, "#vars tr[data-name=A] select")).select_by_value("symmetric")
+    wait_text(drv, "text-out", "A @ x")
+    assert shape_table(drv)["A"] == "m×m" and shape_table(drv)["y"] == "m-vector"
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(drv.current_url).query)
+    assert query["symmetric"] == ["A"]
+
+
 def test_keyboard_only(server, browser):
     drv = browser
     drv.get(server + "/")
