@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "matrix notation, as LaTeX or text.", epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"matcalc {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{diff,hessian,vjp}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{diff,hessian,vjp,serve}")
     for name, help_ in (("diff", "first derivative of EXPR by WRT"),
                         ("hessian", "second derivative of a scalar EXPR by WRT"),
                         ("vjp", "backprop rule: gradient of sum(G * EXPR) by WRT")):
@@ -75,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--backprop", metavar="G", help="also print the backprop rule with upstream G")
         if name == "vjp":
             s.add_argument("--upstream", default="G", metavar="G", help="name of the upstream gradient")
+    from .web import add_serve_parser  # the web stack itself is imported only by `serve`
+    add_serve_parser(sub)
     return p
 
 
@@ -185,6 +187,9 @@ def run(argv: list[str]) -> int:
     from . import api
     parser = _parser()
     args = parser.parse_args(_dash_positionals(parser, argv))
+    if args.command == "serve":
+        from .web import serve_command
+        return serve_command(args)
     expr = sys.stdin.read() if args.expr == "-" else args.expr
     args.expr = expr
     shapes = _shapes(args.shape)
