@@ -164,8 +164,8 @@ class CodeGen:
             return f"float({self.dim(n.attr)})"
         if op == "eye":
             return self.f("eye", n=self.dim(n.shape[0]))
-        if op in ("ones", "zeros"):
-            return self.f(op, dims=self.dims(n.shape))
+        if op in ("ones", "zeros"):  # a row (1×n) is 1-D in generated code, like a vector
+            return self.f(op, dims=self.dims(n.shape[1:] if _is_row(n.shape) else n.shape))
         if op == "K":
             return f"{self.helper('_commutation')}({self.dim(n.attr[0])}, {self.dim(n.attr[1])})"
         if op == "add":
@@ -209,7 +209,7 @@ class CodeGen:
         if op == "kron":
             a, b = (self.as2d(y) for y in n.args)
             out = self.f("kron", a=a, b=b)
-            return out if len(n.shape) == 2 else f"{out}.reshape(-1)"
+            return out if len(n.shape) == 2 and not _is_row(n.shape) else f"{out}.reshape(-1)"
         raise NotImplementedError(op)  # pragma: no cover - every operator is listed above
 
     def as2d(self, n: Node) -> str:
@@ -218,7 +218,7 @@ class CodeGen:
             return f"{self.c(n)}.reshape(-1, 1)"
         if len(n.shape) == 2 and n.shape[0] == 1:
             return f"{self.c(n)}.reshape(1, -1)"
-        return self.code[id(n)]
+        return self.c(n)  # an operand: callers apply .T to it
 
     def matmul(self, fs) -> str:
         """A product folded left to right, applying diag / kron / commutation factors."""
@@ -233,8 +233,10 @@ class CodeGen:
             if acc is None:
                 acc, acc_node = self.code[id(f)], f
                 continue
-            one_d = len(acc_shape) == 1 or (len(acc_shape) == 2 and acc_shape[0] == 1)
-            if acc_node is not None and acc_node.op == "diag":
+            one_d = _is_row(acc_shape)  # a row times a matrix: a vector-matrix product
+            if len(acc_shape) == 1:  # a column times a row (f is 1×k, Kronecker or not): an outer product
+                acc = self.f("outer", a=acc, b=self.code[id(f)])
+            elif acc_node is not None and acc_node.op == "diag":
                 v = self.c(acc_node.args[0])
                 acc = f"{v}[:, None] * {self.c(f)}" if len(f.shape) == 2 and f.shape[0] != 1 else f"{v} * {self.c(f)}"
             elif f.op == "diag":
@@ -262,8 +264,6 @@ class CodeGen:
             elif acc_node is not None and acc_node.op == "T" and len(acc_node.args[0].shape) == 2 \
                     and acc_node.args[0].shape[0] != 1 and len(f.shape) == 2 and f.shape[0] != 1:
                 acc = self.f("tmatmul", a=self.c(acc_node.args[0]), b=self.c(f))
-            elif len(acc_shape) == 1 and len(f.shape) == 2 and f.shape[0] == 1:
-                acc = self.f("outer", a=acc, b=self.code[id(f)])
             else:
                 acc = f"({acc}) @ {self.c(f)}" if acc_node is None else f"{self.c(acc_node)} @ {self.c(f)}"
             acc_node = None
@@ -292,8 +292,8 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
         lines.append(f"    {g.names[v]} = {conv}")
     for v in used:
         for axis, dimv in enumerate(var_shapes[v]):
-            if isinstance(dimv, str) and dimv not in bound:
-                lines.append(f"    {g.dim_names[dimv]} = {g.names[v]}.shape[{axis}]")
+            if isinstance(dimv, str) and dimv not in bound:  # a row's value is 1-D: its size is shape[-1]
+                lines.append(f"    {g.dim_names[dimv]} = {g.names[v]}.shape[{-1 if _is_row(var_shapes[v]) else axis}]")
                 bound.add(dimv)
     needed = _dims_in(root) - bound
     if needed:
@@ -321,9 +321,15 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
     return "\n".join([g.b["imports"], "", ""] + ([*helpers, ""] if helpers else []) + lines) + "\n"
 
 
+def _is_row(shape: tuple) -> bool:
+    return len(shape) == 2 and shape[0] == 1
+
+
 def _params(d, var_shapes: dict) -> list[str]:
-    """The generated function's parameters: the expression's variables, the variable, the upstream."""
-    names = (d.parsed.expr.vars | d.result.vars | {d.wrt} | ({d.upstream} if d.upstream else set()))
+    """The generated function's parameters: the variables the expression is written with (even
+    those its simplified form drops: their sizes may be the derivative's), the variable, the upstream."""
+    written = set(getattr(d.parsed.typer, "order", ())) | d.parsed.expr.vars
+    names = written | d.result.vars | {d.wrt} | ({d.upstream} if d.upstream else set())
     return sorted(names & set(var_shapes))
 
 
