@@ -231,7 +231,8 @@ class Derivative:
         return _guard(generate)(self, backend, name)
 
     def compile(self, backend: str = "numpy"):
-        """A callable (keyword arguments or a dict of values) computing this derivative."""
+        """A callable computing this derivative: values by position in the order of the printed
+        source's parameters (alphabetical), by keyword, or as one dict."""
         from .codegen import compile_function
         return _guard(compile_function)(self, backend)
 

@@ -10,6 +10,7 @@ import builtins
 import keyword
 import re
 
+from .chain import best_order, product_shape
 from .expr import Node, dim_factors, postorder
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "torch", "jnp", "jax", "derivative"}
@@ -96,6 +97,7 @@ class CodeGen:
         self.ntemp = 0
         self.names: dict[str, str] = {}      # variable -> identifier in the generated code
         self.dim_names: dict[str, str] = {}  # dimension -> identifier
+        self.pieces: list = []
 
     def set_names(self, variables, dims):
         """Identifiers for variables and dimensions that clash with nothing in the generated code."""
@@ -152,8 +154,9 @@ class CodeGen:
         return self.code[id(root)]
 
     def c(self, n: Node) -> str:
+        """The node's code as an operand: parenthesised unless it is an atom, a call or a postfix."""
         s = self.code[id(n)]
-        return s if s.replace("_", "").replace(".", "").isalnum() else f"({s})"
+        return s if _is_operand(s) else f"({s})"
 
     # ---- operators
     def node(self, n: Node) -> str:
@@ -221,57 +224,107 @@ class CodeGen:
         return self.c(n)  # an operand: callers apply .T to it
 
     def matmul(self, fs) -> str:
-        """A product folded left to right, applying diag / kron / commutation factors."""
-        from .simplify import _chain_shape
+        """A product: runs of ordinary factors in their cheapest association (matcalc.chain);
+        diag / kron / commutation factors applied, never built, folding left to right."""
         if len(fs) == 2 and fs[0].op == "add" and len(fs[1].shape) == 1 and \
                 all(len(t.shape) == 2 and t.shape == fs[0].shape for t in fs[0].args):
             # (A + B) @ x as A @ x + B @ x: two matrix-vector products, no matrix sum
-            return " + ".join(f"({self.matmul([t, fs[1]])})" for t in fs[0].args)
-        acc, acc_node = None, None
-        for i, f in enumerate(fs):
-            acc_shape = _chain_shape(list(fs[:i])) if i else None
-            if acc is None:
-                acc, acc_node = self.code[id(f)], f
-                continue
-            one_d = _is_row(acc_shape)  # a row times a matrix: a vector-matrix product
-            if len(acc_shape) == 1:  # a column times a row (f is 1×k, Kronecker or not): an outer product
-                acc = self.f("outer", a=acc, b=self.code[id(f)])
-            elif acc_node is not None and acc_node.op == "diag":
-                v = self.c(acc_node.args[0])
-                acc = f"{v}[:, None] * {self.c(f)}" if len(f.shape) == 2 and f.shape[0] != 1 else f"{v} * {self.c(f)}"
-            elif f.op == "diag":
-                acc = f"({acc}) * {self.c(f.args[0])}"
-            elif acc_node is not None and acc_node.op == "kron" and f.op not in ("K", "kron"):
-                a, b = acc_node.args
-                acc = f"{self.helper('_kron_apply')}({self.as2d(a)}, {self.as2d(b)}, {self.code[id(f)]})"
-            elif acc_node is not None and acc_node.op == "K" and f.op not in ("K", "kron"):
-                p, q = acc_node.attr
-                acc = f"{self.helper('_comm_apply')}({self.dim(p)}, {self.dim(q)}, {self.code[id(f)]})"
-            elif f.op == "K":  # M K(p, q) = (K(q, p) Mᵀ)ᵀ: permute, never build K
-                p, q = f.attr
-                m = acc if acc_node is None else self.c(acc_node)
-                acc = (f"{self.helper('_comm_apply')}({self.dim(q)}, {self.dim(p)}, {m})" if one_d else
-                       f"{self.helper('_comm_apply')}({self.dim(q)}, {self.dim(p)}, ({m}).T).T")
-            elif f.op == "kron":  # M (A ⊗ B) = ((Aᵀ ⊗ Bᵀ) Mᵀ)ᵀ
-                a, b = f.args
-                m = acc if acc_node is None else self.c(acc_node)
-                at, bt = f"{self.as2d(a)}.T", f"{self.as2d(b)}.T"
-                acc = (f"{self.helper('_kron_apply')}({at}, {bt}, {m})" if one_d else
-                       f"{self.helper('_kron_apply')}({at}, {bt}, ({m}).T).T")
-            elif acc_node is not None and acc_node.op == "T" and len(acc_node.args[0].shape) == 2 \
-                    and acc_node.args[0].shape[0] != 1 and len(f.shape) == 1:
-                acc = f"{self.c(f)} @ {self.c(acc_node.args[0])}"   # Aᵀ x as x @ A: no transpose
-            elif acc_node is not None and acc_node.op == "T" and len(acc_node.args[0].shape) == 2 \
-                    and acc_node.args[0].shape[0] != 1 and len(f.shape) == 2 and f.shape[0] != 1:
-                acc = self.f("tmatmul", a=self.c(acc_node.args[0]), b=self.c(f))
+            return " + ".join(f"({self.matmul([*(t.args if t.op == 'matmul' else [t]), fs[1]])})"
+                              for t in fs[0].args)
+        pieces, run = [], []
+        for f in list(fs) + [None]:
+            if f is None or f.op in ("diag", "kron", "K"):
+                pieces.extend([self.chain(run)] if len(run) > 1 else run)
+                pieces, run = pieces + ([f] if f is not None else []), []
             else:
-                acc = f"({acc}) @ {self.c(f)}" if acc_node is None else f"{self.c(acc_node)} @ {self.c(f)}"
-            acc_node = None
+                run.append(f)
+        if len(pieces) == 1:
+            return self.code[id(pieces[0])]
+        acc, acc_node, acc_shape = self.c(pieces[0]), pieces[0], pieces[0].shape
+        for f in pieces[1:]:
+            acc = self.apply(acc, acc_node, acc_shape, f)
+            acc_node, acc_shape = None, product_shape(acc_shape, f.shape)
         return acc
+
+    def apply(self, acc: str, acc_node, acc_shape: tuple, f) -> str:
+        """acc @ f where acc or f may be a diag / kron / commutation factor (never built)."""
+        one_d = _is_row(acc_shape)  # a row times a matrix: a vector-matrix product
+        if len(acc_shape) == 1:  # a column times a row (f is 1×k, Kronecker or not): an outer product
+            return self.f("outer", a=acc, b=self.code[id(f)])
+        if acc_node is not None and acc_node.op == "diag":
+            v = self.c(acc_node.args[0])
+            return f"{v}[:, None] * {self.c(f)}" if len(f.shape) == 2 and f.shape[0] != 1 else f"{v} * {self.c(f)}"
+        if f.op == "diag":
+            return f"{acc} * {self.c(f.args[0])}"
+        if acc_node is not None and acc_node.op == "kron" and f.op not in ("K", "kron"):
+            a, b = acc_node.args
+            return f"{self.helper('_kron_apply')}({self.as2d(a)}, {self.as2d(b)}, {self.code[id(f)]})"
+        if acc_node is not None and acc_node.op == "K" and f.op not in ("K", "kron"):
+            p, q = acc_node.attr
+            return f"{self.helper('_comm_apply')}({self.dim(p)}, {self.dim(q)}, {self.code[id(f)]})"
+        if f.op == "K":  # M K(p, q) = (K(q, p) Mᵀ)ᵀ: permute, never build K
+            p, q = f.attr
+            return (f"{self.helper('_comm_apply')}({self.dim(q)}, {self.dim(p)}, {acc})" if one_d else
+                    f"{self.helper('_comm_apply')}({self.dim(q)}, {self.dim(p)}, ({acc}).T).T")
+        if f.op == "kron":  # M (A ⊗ B) = ((Aᵀ ⊗ Bᵀ) Mᵀ)ᵀ
+            a, b = f.args
+            at, bt = f"{self.as2d(a)}.T", f"{self.as2d(b)}.T"
+            return (f"{self.helper('_kron_apply')}({at}, {bt}, {acc})" if one_d else
+                    f"{self.helper('_kron_apply')}({at}, {bt}, ({acc}).T).T")
+        return self.pair(acc, acc_shape, acc_node, self.c(f), f.shape, f)
+
+    def pair(self, left: str, ls: tuple, ln, right: str, rs: tuple, rn) -> str:
+        """left @ right for ordinary factors; `left` is a product-level code (no parentheses
+        needed on the left of @), `right` an operand; ln / rn the nodes when they are factors."""
+        if ls == () or rs == ():
+            return f"{left} * {right}"
+        if len(ls) == 1:  # a column times a row: the operands are 1-D in generated code
+            return self.f("outer", a=left, b=right)
+        if ln is not None and ln.op == "T" and len(ln.args[0].shape) == 2 and ln.args[0].shape[0] != 1:
+            if len(rs) == 1:
+                return f"{right} @ {self.c(ln.args[0])}"   # Aᵀ x as x @ A: no transpose
+            if not _is_row(rs):
+                return self.f("tmatmul", a=self.c(ln.args[0]), b=right)
+        return f"{left} @ {right}"
+
+    def chain(self, run: list) -> "_Piece":
+        """A run of ordinary factors multiplied in the cheapest order, as one factor."""
+        tree = best_order([f.shape for f in run])
+        if tree is None:
+            code, shape, node = self.c(run[0]), run[0].shape, run[0]
+            for f in run[1:]:
+                code, shape, node = self.pair(code, shape, node, self.c(f), f.shape, f), \
+                    product_shape(shape, f.shape), None
+        else:
+            code, shape, _ = self.emit_tree(tree, run)
+        piece = _Piece(shape)
+        self.pieces.append(piece)  # kept alive: its id keys self.code
+        self.code[id(piece)] = code
+        return piece
+
+    def emit_tree(self, t, run: list) -> tuple:
+        """(code, shape, node or None) of a subtree of best_order's tree (depth ≤ chain.MAX_DP)."""
+        if isinstance(t, int):
+            return self.c(run[t]), run[t].shape, run[t]
+        lc, ls, ln = self.emit_tree(t[0], run)
+        rc, rs, rn = self.emit_tree(t[1], run)
+        right = rc if rn is not None else f"({rc})"
+        return self.pair(lc, ls, ln, right, rs, rn), product_shape(ls, rs), None
+
+
+class _Piece:
+    """A product computed as one factor of a longer product (a run between special factors)."""
+
+    op = "chain"
+    args = ()
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
 
 
 def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
     """The source of a standalone function computing the derivative `d` (as d.evaluate does)."""
+    _check_function_name(name)
     g = CodeGen(backend)
     root = d.result
     var_shapes = dict(d.parsed.var_shapes)
@@ -321,6 +374,32 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
     return "\n".join([g.b["imports"], "", ""] + ([*helpers, ""] if helpers else []) + lines) + "\n"
 
 
+def _check_function_name(name) -> None:
+    """The generated function's name: an identifier that shadows nothing the source uses."""
+    from .errors import MatcalcError
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", name):
+        raise MatcalcError(f"the function's name must be a Python identifier like grad_w, not {name!r:.60}")
+    if (name in _RESERVED and name != "derivative") or name in _HELPERS:
+        raise MatcalcError(f"the function's name {name} is taken (a Python keyword or builtin, a module "
+                           f"or a helper of the generated code); choose another")
+
+
+def _is_operand(s: str) -> bool:
+    """Whether generated code `s` binds tighter than any binary operator: a name, a number, a
+    call, an attribute or a subscript (binary operators are always written between spaces)."""
+    if s.startswith("-") or not s:
+        return False
+    depth = 0
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == " " and depth == 0:
+            return False
+    return True
+
+
 def _is_row(shape: tuple) -> bool:
     return len(shape) == 2 and shape[0] == 1
 
@@ -344,7 +423,16 @@ def _dims_in(root: Node) -> set[str]:
 
 
 def compile_function(d, backend: str = "numpy"):
-    """A callable computing the derivative; call it with keyword arguments or a dict of values."""
+    """A callable computing the derivative. Call it like the printed source: with the values in
+    its parameters' order (`f(A, x)`, alphabetical), by keyword (`f(A=A, x=x)`), or with one dict
+    of values (`f({"A": A, "x": x})`, other names ignored)."""
+    import importlib.util
+    import inspect
+    from collections.abc import Mapping
+    from .errors import MatcalcError
+    module = {"numpy": "numpy", "torch": "torch", "jax": "jax"}.get(backend)
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise MatcalcError(f"install {module} to use this backend (pip install {module})")
     src = generate(d, backend)
     namespace: dict = {}
     # The source is matcalc's own output: identifiers are validated names (renamed away from
@@ -356,14 +444,25 @@ def compile_function(d, backend: str = "numpy"):
         var_shapes[d.upstream] = d.out_shape
     used = _params(d, var_shapes)
 
-    def call(values=None, **kw):
-        vals = dict(values or {}, **kw)
+    def call(*args, **kw):
+        if len(args) == 1 and isinstance(args[0], Mapping):
+            vals = dict(args[0], **kw)
+        else:
+            if len(args) > len(used):
+                raise MatcalcError(f"the function takes {len(used)} values ({', '.join(used)}), "
+                                   f"{len(args)} given")
+            vals = dict(zip(used, args))
+            twice = sorted(set(vals) & set(kw))
+            if twice:
+                raise MatcalcError(f"{', '.join(twice)} given both by position and by keyword")
+            vals.update(kw)
         missing = [v for v in used if v not in vals]
         if missing:
-            from .errors import MatcalcError
             raise MatcalcError(f"no value given for {', '.join(missing)}")
         return fn(*[vals[v] for v in used])
 
     call.source = src
     call.__doc__ = fn.__doc__
+    call.__signature__ = inspect.Signature(
+        [inspect.Parameter(g_name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for g_name in used])
     return call
