@@ -443,6 +443,7 @@ def compile_function(d, backend: str = "numpy"):
     if d.upstream is not None:
         var_shapes[d.upstream] = d.out_shape
     used = _params(d, var_shapes)
+    renamed = dict(zip(inspect.signature(fn).parameters, used))  # lambda_ -> lambda
 
     def call(*args, **kw):
         if len(args) == 1 and isinstance(args[0], Mapping):
@@ -452,6 +453,7 @@ def compile_function(d, backend: str = "numpy"):
                 raise MatcalcError(f"the function takes {len(used)} values ({', '.join(used)}), "
                                    f"{len(args)} given")
             vals = dict(zip(used, args))
+            kw = {renamed.get(k, k): v for k, v in kw.items()}
             twice = sorted(set(vals) & set(kw))
             if twice:
                 raise MatcalcError(f"{', '.join(twice)} given both by position and by keyword")
@@ -463,6 +465,5 @@ def compile_function(d, backend: str = "numpy"):
 
     call.source = src
     call.__doc__ = fn.__doc__
-    call.__signature__ = inspect.Signature(
-        [inspect.Parameter(g_name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for g_name in used])
+    call.__signature__ = inspect.signature(fn)  # the printed def's (a keyword's name gets a _)
     return call
