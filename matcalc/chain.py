@@ -23,6 +23,8 @@ def size(d) -> int:
 
 def product_shape(a: tuple, b: tuple) -> tuple:
     """The matcalc shape of a @ b (a scalar is 1×1, a column vector n×1, a row 1×n)."""
+    if a == () or b == ():  # a 1×1 factor: (n×1)(1×1) is a column, (1×1)(1×n) a row
+        return b if a == () else a
     r, _ = as_2d(a)
     _, c = as_2d(b)
     if len(b) == 1:

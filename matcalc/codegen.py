@@ -226,11 +226,9 @@ class CodeGen:
     def matmul(self, fs) -> str:
         """A product: runs of ordinary factors in their cheapest association (matcalc.chain);
         diag / kron / commutation factors applied, never built, folding left to right."""
-        if len(fs) == 2 and fs[0].op == "add" and len(fs[1].shape) == 1 and \
-                all(len(t.shape) == 2 and t.shape == fs[0].shape for t in fs[0].args):
-            # (A + B) @ x as A @ x + B @ x: two matrix-vector products, no matrix sum
-            return " + ".join(f"({self.matmul([*(t.args if t.op == 'matmul' else [t]), fs[1]])})"
-                              for t in fs[0].args)
+        split = self.distributed(fs)
+        if split is not None:
+            return split
         pieces, run = [], []
         for f in list(fs) + [None]:
             if f is None or f.op in ("diag", "kron", "K"):
@@ -246,11 +244,40 @@ class CodeGen:
             acc_node, acc_shape = None, product_shape(acc_shape, f.shape)
         return acc
 
+    def outer(self, a: str, b: str) -> str:
+        """outer(a, b); a vector used twice (outer(u, u)) is computed once."""
+        if a.strip("()") == b.strip("()") and not _is_name(a.strip("()")):
+            self.ntemp += 1
+            self.lines.append(f"_t{self.ntemp} = {a.strip('()') if _is_operand(a.strip('()')) else a}")
+            a = b = f"_t{self.ntemp}"
+        return self.f("outer", a=a, b=b)
+
+    def distributed(self, fs) -> str | None:
+        """L @ (T1 + T2 + …) @ R as L @ T1 @ R + L @ T2 @ R when that is cheaper: a term is
+        diagonal or rank one (A.T @ (diag(s) - s @ s.T) @ A: one matrix product and an outer
+        product of two matrix-vector products, instead of two matrix products), or the product
+        is a matrix sum times a vector. Scalar factors of a term stay in front of its product."""
+        for i, f in enumerate(fs):
+            if f.op != "add" or len(f.shape) != 2 or _is_row(f.shape) or any(t.shape != f.shape for t in f.args):
+                continue  # (a term broadcast over the sum is no factor of the product)
+            terms = [_scalar_and_factor(t) for t in f.args]
+            structured = any(t.op == "diag" or (t.op == "matmul" and any(len(a.shape) == 1 for a in t.args[:-1]))
+                             for _, t in terms)
+            mat_vec = len(fs) == 2 and i == 0 and len(fs[1].shape) == 1
+            if not (structured or mat_vec):
+                continue
+            parts = []
+            for c, t in terms:
+                inner = self.matmul([*fs[:i], *(t.args if t.op == "matmul" else [t]), *fs[i + 1:]])
+                parts.append(f"({inner})" if c is None else f"{self.c(c)} * ({inner})")
+            return " + ".join(parts)
+        return None
+
     def apply(self, acc: str, acc_node, acc_shape: tuple, f) -> str:
         """acc @ f where acc or f may be a diag / kron / commutation factor (never built)."""
         one_d = _is_row(acc_shape)  # a row times a matrix: a vector-matrix product
         if len(acc_shape) == 1:  # a column times a row (f is 1×k, Kronecker or not): an outer product
-            return self.f("outer", a=acc, b=self.code[id(f)])
+            return self.outer(acc, self.code[id(f)])
         if acc_node is not None and acc_node.op == "diag":
             v = self.c(acc_node.args[0])
             return f"{v}[:, None] * {self.c(f)}" if len(f.shape) == 2 and f.shape[0] != 1 else f"{v} * {self.c(f)}"
@@ -279,7 +306,7 @@ class CodeGen:
         if ls == () or rs == ():
             return f"{left} * {right}"
         if len(ls) == 1:  # a column times a row: the operands are 1-D in generated code
-            return self.f("outer", a=left, b=right)
+            return self.outer(left, right)
         if ln is not None and ln.op == "T" and len(ln.args[0].shape) == 2 and ln.args[0].shape[0] != 1:
             if len(rs) == 1:
                 return f"{right} @ {self.c(ln.args[0])}"   # Aᵀ x as x @ A: no transpose
@@ -374,6 +401,17 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
     return "\n".join([g.b["imports"], "", ""] + ([*helpers, ""] if helpers else []) + lines) + "\n"
 
 
+def _scalar_and_factor(t: Node) -> tuple:
+    """(scalar factor or None, the rest) of a term: c * M with c a scalar node."""
+    if t.op == "mul" and len(t.args) == 2:
+        a, b = t.args
+        if a.shape == () and b.shape != ():
+            return a, b
+        if b.shape == () and a.shape != ():
+            return b, a
+    return None, t
+
+
 def _check_function_name(name) -> None:
     """The generated function's name: an identifier that shadows nothing the source uses."""
     from .errors import MatcalcError
@@ -382,6 +420,10 @@ def _check_function_name(name) -> None:
     if (name in _RESERVED and name != "derivative") or name in _HELPERS:
         raise MatcalcError(f"the function's name {name} is taken (a Python keyword or builtin, a module "
                            f"or a helper of the generated code); choose another")
+
+
+def _is_name(s: str) -> bool:
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s) is not None
 
 
 def _is_operand(s: str) -> bool:
