@@ -253,7 +253,7 @@ class CodeGen:
         return self.f("outer", a=a, b=b)
 
     def distributed(self, fs) -> str | None:
-        """L @ (T1 + T2 + …) @ R as L @ T1 @ R + L @ T2 @ R when that is cheaper: a term is
+        """L @ (T1 + T2 + …) @ R as L @ T1 @ R + L @ T2 @ R when that is cheaper: every term is
         diagonal or rank one (A.T @ (diag(s) - s @ s.T) @ A: one matrix product and an outer
         product of two matrix-vector products, instead of two matrix products), or the product
         is a matrix sum times a vector. Scalar factors of a term stay in front of its product."""
@@ -261,7 +261,7 @@ class CodeGen:
             if f.op != "add" or len(f.shape) != 2 or _is_row(f.shape) or any(t.shape != f.shape for t in f.args):
                 continue  # (a term broadcast over the sum is no factor of the product)
             terms = [_scalar_and_factor(t) for t in f.args]
-            structured = any(t.op == "diag" or (t.op == "matmul" and any(len(a.shape) == 1 for a in t.args[:-1]))
+            structured = all(t.op == "diag" or (t.op == "matmul" and any(len(a.shape) == 1 for a in t.args[:-1]))
                              for _, t in terms)
             mat_vec = len(fs) == 2 and i == 0 and len(fs[1].shape) == 1
             if not (structured or mat_vec):
