@@ -380,10 +380,11 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
         raise_line = f"    raise ValueError('cannot tell the size of {', '.join(sorted(needed))} from the arguments')"
         lines.append(raise_line)
     lines += [f"    {ln}" for ln in g.lines]
-    if len(root.shape) == 2 and root.shape[0] == 1 and not d.vec_form:
+    out_dims = tuple(d.dims)  # the array d.evaluate gives (a row output is 1-D there)
+    if _is_row(root.shape) and _is_row(out_dims) and not d.vec_form:
         body_expr = f"({body_expr}).reshape(1, -1)"
     if d.vec_form:
-        shape = ", ".join(g.dim(x) for x in tuple(d.out_shape) + tuple(d.wrt_shape))
+        shape = ", ".join(g.dim(x) for x in out_dims)
         body_expr = g.f("freshape", x=f"({body_expr})", dims=shape + ("," if "," not in shape else ""))
         if backend == "torch":
             g.helper("_freshape")
