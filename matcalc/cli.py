@@ -60,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
                             "(one entry with indices and sums)")
         s.add_argument("--steps", action="store_true", help="print the derivation step by step")
         s.add_argument("--check", action="store_true",
-                       help="verify against finite differences (and exactly with sympy when small)")
+                       help="verify against finite differences (and exactly with sympy when small; "
+                            "with --emit, the generated code too)")
+        s.add_argument("--exact", action="store_true",
+                       help="with --check: always run the exact sympy check (default: within 0.5 s)")
         s.add_argument("--emit", choices=("numpy", "torch", "jax"),
                        help="print the source of a function computing the derivative")
         s.add_argument("--quiet", "-q", action="store_true", help="print only the derivative")
@@ -200,12 +203,8 @@ def run(argv: list[str]) -> int:
         print(f"warning: {w}", file=sys.stderr)
     if not hasattr(d, "wrt"):  # several variables
         return _run_many(args, d)
-    if args.emit:
-        print(d.to_python(args.emit), end="")
-        return 0
-    if args.format == "json":
-        print(_render(d, "json"))
-        return 0
+    if args.emit or args.format == "json":
+        return _emit_or_json(d, args)
     if not args.quiet:
         out.append(_header(d))
     if args.steps:
@@ -234,11 +233,36 @@ def run(argv: list[str]) -> int:
                 raise
     status = 0
     if args.check:
-        result = d.check()
+        result = d.check(exact=True if args.exact else None)
         out.append(f"# check: {result}")
         status = 0 if result.ok else 1
     print("\n".join(out))
     return status
+
+
+def _emit_or_json(d, args) -> int:
+    """--emit (the source; --steps and --check as comments) or --format json (with "steps" and
+    "check" keys): the options combine, none is dropped. Exit 1 when the check fails."""
+    result = d.check(exact=True if args.exact else None, backend=args.emit) if args.check else None
+    if args.emit:
+        lines = []
+        if args.steps:
+            for i, st in enumerate(d.steps, 1):
+                lines += [f"# step {i}: {st.rule}", f"#   {st.text}"]
+        src = d.to_python(args.emit)
+        if result is not None:
+            src += f"# check: {result}\n"
+        print("\n".join(lines + [src]) if lines else src, end="")
+    else:
+        import json
+        out = d.to_json()
+        if args.steps:
+            out["steps"] = [{"rule": st.rule, "text": st.text, "latex": st.latex} for st in d.steps]
+        if result is not None:
+            out["check"] = {"ok": result.ok, "summary": str(result), "max_rel_error": result.max_rel_error,
+                            "exact": result.exact}
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    return 0 if result is None or result.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
