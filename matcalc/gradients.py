@@ -197,6 +197,7 @@ class _CodeView:
     """What `codegen.generate` reads of a derivative, for the tuple of gradients."""
 
     vec_form = False
+    dims = ()  # a tuple of results: no one array layout
     layout = "mixed"
     out_shape = ()
 
