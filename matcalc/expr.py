@@ -17,7 +17,7 @@ Dim = object  # int | str | tuple
 class Node:
     """One operator applied to child nodes. Build nodes with `make` (or `simplify`'s constructors)."""
 
-    __slots__ = ("op", "args", "attr", "shape", "h", "__weakref__", "_vars", "_size", "_sym")
+    __slots__ = ("op", "args", "attr", "shape", "h", "__weakref__", "_vars", "_size", "_sym", "_memo")
 
     def __repr__(self) -> str:
         from .render import to_text
@@ -67,6 +67,7 @@ def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
         node._vars = None
         node._size = None
         node._sym = None
+        node._memo = None  # per-node results of pure functions of the node (simplify.memo_on_node)
         _TABLE[key] = node
     return node
 

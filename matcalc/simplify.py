@@ -8,6 +8,7 @@ All rewrites are identities; none looks at a whole expression.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from .errors import InternalError
@@ -22,6 +23,24 @@ class InternalShapeError(InternalError):
 def _fail(op: str, *nodes: Node):
     shapes = ", ".join(fmt_shape(n.shape) for n in nodes)
     raise InternalShapeError(f"internal error: {op} of shapes {shapes}")
+
+
+def memo_on_node(key: str):
+    """Cache a function of one node on the node itself, so that a walk through a shared graph
+    computes it once per distinct node. Only for pure functions of the node: under threads a
+    race can only compute the same (interned) value twice."""
+    def deco(f):
+        @functools.wraps(f)
+        def cached(n: Node) -> Node:
+            memo = n._memo
+            if memo is None:
+                memo = n._memo = {}
+            got = memo.get(key)
+            if got is None:
+                got = memo[key] = f(n)
+            return got
+        return cached
+    return deco
 
 
 # ----------------------------------------------------------------------------- leaves
@@ -125,14 +144,25 @@ def _factor(terms: list[tuple[float, Node]], shape: tuple):
     if any(b.shape != shape for _, b in terms):
         return None
     chains = [_chain(b) for _, b in terms]
-    if all(len(ch) >= 2 for ch in chains):
-        first = chains[0][0]
-        if all(ch[0] is first for ch in chains):
-            return matmul(first, add(*[_scale(c, matmul(*ch[1:])) for (c, _), ch in zip(terms, chains)]))
-        last = chains[0][-1]
-        if all(ch[-1] is last for ch in chains):
-            return matmul(add(*[_scale(c, matmul(*ch[:-1])) for (c, _), ch in zip(terms, chains)]), last)
+    # peel the whole common prefix (or suffix) at once: one factor at a time rebuilds every
+    # remaining chain once per factor, quadratic in the chains' length
+    p = _common_run(chains, lambda ch, i: ch[i])
+    if p:
+        rest = add(*[_scale(c, matmul(*ch[p:])) for (c, _), ch in zip(terms, chains)])
+        return matmul(*chains[0][:p], rest)
+    q = _common_run(chains, lambda ch, i: ch[len(ch) - 1 - i])
+    if q:
+        rest = add(*[_scale(c, matmul(*ch[:len(ch) - q])) for (c, _), ch in zip(terms, chains)])
+        return matmul(rest, *chains[0][len(chains[0]) - q:])
     return None
+
+
+def _common_run(chains: list[list[Node]], at) -> int:
+    """How many factors, counted by `at(chain, i)`, all chains share while each keeps one more."""
+    k, shortest, ref = 0, min(len(ch) for ch in chains), chains[0]
+    while k + 1 < shortest and all(at(ch, k) is at(ref, k) for ch in chains):
+        k += 1
+    return k
 
 
 def _merge_sums(pairs: list) -> list:
@@ -517,6 +547,7 @@ def is_symmetric(n: Node, sym_vars: frozenset = frozenset()) -> bool:
     return out
 
 
+@memo_on_node("T")
 def T(a: Node) -> Node:
     """Transpose, pushed through sums, products and inverses down to the leaves."""
     op = a.op
