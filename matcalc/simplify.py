@@ -419,41 +419,77 @@ def _kron_parts(f: Node):
     return f.args if f.op == "kron" else None
 
 
+def _chain_factor(f: Node, scalars: list[Node]):
+    """The factor f contributes to a product's chain (None: f is a scalar, put in `scalars`)."""
+    if f.shape == ():
+        scalars.append(f)
+        return None
+    if f.op == "mul" and any(g.shape == () for g in f.args):
+        inner = [g for g in f.args if g.shape != ()]
+        s = ()
+        for g in inner:
+            s = broadcast_shape(s, g.shape)
+        if s == f.shape:
+            scalars.extend(g for g in f.args if g.shape == ())
+            return inner[0] if len(inner) == 1 else make("mul", tuple(inner), None, s)
+    return f
+
+
+def _seams_shape(chain: list[Node], seams: list[int]) -> tuple:
+    """The shape of a product whose factors fit everywhere except perhaps at the seams (positions
+    p where chain[p-1] and chain[p] came from different arguments)."""
+    for p in seams:
+        if 0 < p < len(chain) and as_2d(chain[p - 1].shape)[1] != as_2d(chain[p].shape)[0]:
+            _fail("@", *chain)
+    r, c = as_2d(chain[0].shape)[0], as_2d(chain[-1].shape)[1]
+    first, last = chain[0].shape, chain[-1].shape
+    if len(last) == 1:
+        return () if r == 1 and len(first) == 2 else (r,)
+    if len(first) == 1 and r != 1:
+        return (r, c)
+    if r == 1 and c == 1:
+        return ()
+    return (r, c)
+
+
 def matmul(*factors: Node) -> Node:
-    """Matrix product; scalar factors become a coefficient, identities are dropped."""
-    flat: list[Node] = []
+    """Matrix product; scalar factors become a coefficient, identities are dropped.
+
+    The factors of an argument that is itself a product are already canonical among themselves:
+    only the seams between arguments are checked and rewritten, so that extending a long chain
+    costs little more than copying it."""
+    scalars: list[Node] = []
+    chain: list[Node] = []
+    seams: list[int] = []
+    special = False  # a zero or an identity among the new factors
     for f in factors:
         if f is None:
             continue
-        flat.extend(f.args if f.op == "matmul" else (f,))
-    scalars: list[Node] = []
-    chain: list[Node] = []
-    for f in flat:
-        if f.shape == ():
-            scalars.append(f)
-        elif f.op == "mul" and any(g.shape == () for g in f.args):
-            inner = [g for g in f.args if g.shape != ()]
-            s = ()
-            for g in inner:
-                s = broadcast_shape(s, g.shape)
-            if s == f.shape:
-                scalars.extend(g for g in f.args if g.shape == ())
-                chain.append(inner[0] if len(inner) == 1 else make("mul", tuple(inner), None, s))
-            else:
-                chain.append(f)
+        if f.op == "matmul":
+            seams.append(len(chain))
+            chain.extend(f.args)
         else:
-            chain.append(f)
+            g = _chain_factor(f, scalars)
+            if g is None:
+                continue
+            special = special or g.op == "eye" or is_zero(g)
+            seams.append(len(chain))
+            chain.append(g)
+        seams.append(len(chain))
     if not chain:
         return mul(*scalars) if scalars else const(1)
-    shape = _chain_shape(chain)
-    if any(is_zero(f) for f in chain) or any(is_zero(s) for s in scalars):
+    shape = _seams_shape(chain, seams)
+    if (special and any(is_zero(f) for f in chain)) or any(is_zero(s) for s in scalars):
         return zeros(shape)
-    if len(chain) > 1:
+    if special and len(chain) > 1:
         kept = [f for f in chain if f.op != "eye"]
-        chain = kept or chain[:1]
+        if len(kept) != len(chain):
+            chain, seams = kept or chain[:1], list(range(len(kept) + 1))
     chain, inner = _inner_products(chain)
-    scalars.extend(inner)
-    chain = _rewrite_chain(chain)
+    if inner:
+        scalars.extend(inner)
+        seams = list(range(len(chain) + 1))
+    chain = _rewrite_chain(chain, seams)
     if len(chain) == 1:
         out = chain[0]
         if out.shape != shape:
@@ -467,7 +503,8 @@ def _inner_products(chain: list[Node]) -> tuple[list[Node], list[Node]]:
     """Take the scalars out of a product: in b uᵀ A v cᵀ the factor uᵀ A v is a number, so the
     product is (uᵀ A v) b cᵀ (and its text parses: a number is no operand of @)."""
     inner = []
-    changed = True
+    changed = len(chain) > 2 and any(len(f.shape) == 1 for f in chain[:-1]) or \
+        any(len(f.shape) == 2 and f.shape[0] == 1 for f in chain[1:])
     while changed and len(chain) > 2:
         changed = False
         for i, f in enumerate(chain):
@@ -481,38 +518,53 @@ def _inner_products(chain: list[Node]) -> tuple[list[Node], list[Node]]:
     return chain, inner
 
 
-def _rewrite_chain(chain: list[Node]) -> list[Node]:
-    """Local rewrites of adjacent factors: diag·diag, kron·kron, a trailing ones vector."""
-    changed = True
-    while changed and len(chain) > 1:
-        changed = False
-        for i in range(len(chain) - 1):
-            a, b = chain[i], chain[i + 1]
-            new = None
-            if a.op == "diag" and b.op == "diag":
-                new = diag(mul(a.args[0], b.args[0]))
-            elif a.op == "kron" and b.op == "kron":
-                (p, q), (r, s) = a.args, b.args
-                if as_2d(p.shape)[1] == as_2d(r.shape)[0] and as_2d(q.shape)[1] == as_2d(s.shape)[0]:
-                    new = kron(matmul(p, r), matmul(q, s))
-            elif a.op == "kron" and b.op == "K" and (_is_row(a.args[0]) or _is_row(a.args[1])) \
-                    and as_2d(a.args[0].shape)[1] == b.attr[0] and as_2d(a.args[1].shape)[1] == b.attr[1]:
-                new = kron(a.args[1], a.args[0])  # (A ⊗ B) K(p, q) = B ⊗ A when A or B is a row
-            elif a.op == "K" and b.op == "kron" and (len(b.args[0].shape) == 1 or len(b.args[1].shape) == 1) \
-                    and as_2d(b.args[1].shape)[0] == a.attr[0] and as_2d(b.args[0].shape)[0] == a.attr[1]:
-                new = kron(b.args[1], b.args[0])  # K(p, q) (C ⊗ D) = D ⊗ C when C or D is a column
-            elif a.op == "diag" and len(b.shape) == 1:
-                new = mul(a.args[0], b)
-            elif b.op == "diag" and len(a.shape) == 2 and a.shape[0] == 1:
-                new = mul(a, T(b.args[0]))  # rowᵀ diag(v) = (row ⊙ vᵀ)
-            elif i + 1 == len(chain) - 1 and b.op == "ones" and len(b.shape) == 1 and len(a.shape) == 2 and a.shape[0] != 1:
-                new = sum_(a.args[0], 0) if a.op == "T" and len(a.args[0].shape) == 2 else sum_(a, 1)
-            elif a.op == "ones" and len(a.shape) == 1 and b.op == "T" and b.args[0].op == "ones":
-                new = ones((a.shape[0], b.shape[1]))
-            if new is not None:
-                chain = chain[:i] + _chain(new) + chain[i + 2:]
-                changed = True
-                break
+def _rewrite_pair(a: Node, b: Node, last: bool):
+    """The factors replacing the adjacent pair `a @ b` by a local identity, or None."""
+    if a.op == "diag" and b.op == "diag":
+        return diag(mul(a.args[0], b.args[0]))
+    if a.op == "kron" and b.op == "kron":
+        (p, q), (r, s) = a.args, b.args
+        if as_2d(p.shape)[1] == as_2d(r.shape)[0] and as_2d(q.shape)[1] == as_2d(s.shape)[0]:
+            return kron(matmul(p, r), matmul(q, s))
+    elif a.op == "kron" and b.op == "K" and (_is_row(a.args[0]) or _is_row(a.args[1])) \
+            and as_2d(a.args[0].shape)[1] == b.attr[0] and as_2d(a.args[1].shape)[1] == b.attr[1]:
+        return kron(a.args[1], a.args[0])  # (A ⊗ B) K(p, q) = B ⊗ A when A or B is a row
+    elif a.op == "K" and b.op == "kron" and (len(b.args[0].shape) == 1 or len(b.args[1].shape) == 1) \
+            and as_2d(b.args[1].shape)[0] == a.attr[0] and as_2d(b.args[0].shape)[0] == a.attr[1]:
+        return kron(b.args[1], b.args[0])  # K(p, q) (C ⊗ D) = D ⊗ C when C or D is a column
+    elif a.op == "diag" and len(b.shape) == 1:
+        return mul(a.args[0], b)
+    elif b.op == "diag" and len(a.shape) == 2 and a.shape[0] == 1:
+        return mul(a, T(b.args[0]))  # rowᵀ diag(v) = (row ⊙ vᵀ)
+    elif last and b.op == "ones" and len(b.shape) == 1 and len(a.shape) == 2 and a.shape[0] != 1:
+        return sum_(a.args[0], 0) if a.op == "T" and len(a.args[0].shape) == 2 else sum_(a, 1)
+    elif a.op == "ones" and len(a.shape) == 1 and b.op == "T" and b.args[0].op == "ones":
+        return ones((a.shape[0], b.shape[1]))
+    return None
+
+
+def _rewrite_chain(chain: list[Node], seams: list[int] | None = None) -> list[Node]:
+    """Local rewrites of adjacent factors (diag·diag, kron·kron, a trailing ones vector, ...),
+    leftmost first, until none applies. Only the pairs at `seams` (positions p: the pair
+    chain[p-1], chain[p]) and the last pair can apply; every new factor adds its own seams."""
+    todo = set(range(1, len(chain))) if seams is None else {p for p in seams if 0 < p < len(chain)}
+    if len(chain) > 1:
+        todo.add(len(chain) - 1)
+    while todo and len(chain) > 1:
+        p = min(todo)
+        todo.discard(p)
+        if p >= len(chain):
+            continue
+        new = _rewrite_pair(chain[p - 1], chain[p], p == len(chain) - 1)
+        if new is None:
+            continue
+        parts = _chain(new)
+        chain = chain[:p - 1] + parts + chain[p + 1:]
+        shift = len(parts) - 2
+        todo = {q + shift if q > p else q for q in todo}
+        todo.update(range(max(1, p - 1), p + len(parts)))
+        if len(chain) > 1:
+            todo.add(len(chain) - 1)
     return chain
 
 
