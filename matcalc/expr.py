@@ -11,6 +11,8 @@ import weakref
 import zlib
 from typing import Iterator
 
+from .budget import tick
+
 Dim = object  # int | str | tuple
 
 
@@ -58,6 +60,7 @@ def _stable_hash(op: str, attr, shape, args) -> int:
 def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     """The unique node `op(args; attr)` of the given shape (no simplification)."""
     args = tuple(args)
+    tick(1 + len(args))  # the work budget (matcalc.budget): a node asked for, its arguments read
     key = (op, tuple(id(a) for a in args), attr, shape)
     node = _TABLE.get(key)
     if node is None:
@@ -179,6 +182,7 @@ def postorder(root: Node) -> list[Node]:
             continue
         if id(node) in seen:
             continue
+        tick()
         seen.add(id(node))
         stack.append((node, True))
         for a in reversed(node.args):

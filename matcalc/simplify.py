@@ -545,27 +545,30 @@ def _rewrite_pair(a: Node, b: Node, last: bool):
 
 def _rewrite_chain(chain: list[Node], seams: list[int] | None = None) -> list[Node]:
     """Local rewrites of adjacent factors (diag·diag, kron·kron, a trailing ones vector, ...),
-    leftmost first, until none applies. Only the pairs at `seams` (positions p: the pair
-    chain[p-1], chain[p]) and the last pair can apply; every new factor adds its own seams."""
-    todo = set(range(1, len(chain))) if seams is None else {p for p in seams if 0 < p < len(chain)}
-    if len(chain) > 1:
-        todo.add(len(chain) - 1)
-    while todo and len(chain) > 1:
-        p = min(todo)
-        todo.discard(p)
-        if p >= len(chain):
-            continue
-        new = _rewrite_pair(chain[p - 1], chain[p], p == len(chain) - 1)
-        if new is None:
-            continue
-        parts = _chain(new)
-        chain = chain[:p - 1] + parts + chain[p + 1:]
-        shift = len(parts) - 2
-        todo = {q + shift if q > p else q for q in todo}
-        todo.update(range(max(1, p - 1), p + len(parts)))
-        if len(chain) > 1:
-            todo.add(len(chain) - 1)
-    return chain
+    leftmost first, until none applies: one pass with a stack, each factor compared with its
+    left neighbour. Only pairs at `seams` (positions p: chain[p-1], chain[p]), the last pair and
+    the pairs around a rewrite can apply (the rest lie inside an already canonical product)."""
+    n = len(chain)
+    check = [seams is None] * n
+    for p in seams or ():
+        if 0 < p < n:
+            check[p] = True
+    if n > 1:
+        check[n - 1] = True
+    pending = list(zip(reversed(chain), reversed(check)))  # pop() yields the next factor
+    out: list[Node] = []
+    while pending:
+        f, must = pending.pop()
+        if out and must:
+            new = _rewrite_pair(out[-1], f, not pending)
+            if new is not None:
+                out.pop()
+                if pending:  # its left neighbour changes
+                    pending[-1] = (pending[-1][0], True)
+                pending.extend((g, True) for g in reversed(_chain(new)))
+                continue
+        out.append(f)
+    return out
 
 
 def is_symmetric(n: Node, sym_vars: frozenset = frozenset()) -> bool:
