@@ -107,10 +107,17 @@ class _Builder:
         return self.build(r.args[0], env), self.build(r.args[1], env)
 
     def b_add(self, r, env):
-        return S.add(*self._two(r, env))
+        """A chain `a + b - c + ...` is one sum, built by one call (adding the terms one at a
+        time re-collects every earlier term: quadratic in the number of terms)."""
+        terms = []
+        while r.op in ("add", "sub"):
+            right = self.build(r.args[1], env)
+            terms.append(right if r.op == "add" else S.neg(right))
+            r = r.args[0]
+        terms.append(self.build(r, env))
+        return S.add(*reversed(terms))
 
-    def b_sub(self, r, env):
-        return S.sub(*self._two(r, env))
+    b_sub = b_add
 
     def b_mul(self, r, env):
         return S.mul(*self._two(r, env))
