@@ -332,12 +332,12 @@ def mul(*factors: Node) -> Node:
                 s = broadcast_shape(s, g.shape)
         return s
 
+    exps = {id(g.args[0]): j for j, g in enumerate(others) if g.op == "fn" and g.attr == "exp"}
     for i, f in enumerate(others):  # exp(z) * sigmoid(-z) = sigmoid(z)
-        if f.op == "fn" and f.attr == "sigmoid":
-            for j, g in enumerate(others):
-                if g is not None and g.op == "fn" and g.attr == "exp" and g.args[0] is neg(f.args[0]):
-                    others[i], others[j] = fn("sigmoid", g.args[0]), None
-                    break
+        if exps and f is not None and f.op == "fn" and f.attr == "sigmoid":
+            j = exps.get(id(neg(f.args[0])))
+            if j is not None and others[j] is not None:
+                others[i], others[j] = fn("sigmoid", others[j].args[0]), None
     others = [f for f in others if f is not None]
     for i, f in enumerate(others):  # ones(m) @ v.T (v over rows) is v where another factor spans the shape
         v = _row_broadcast(f)
