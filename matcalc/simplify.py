@@ -1,9 +1,10 @@
 """Smart constructors: every node is built through these, so every expression is canonical.
 
-Each constructor applies the local rewrites a careful person applies by hand: flatten sums and
-products, fold constants, collect like terms (`a + a = 2 a`) and powers (`a * a = a**2`),
-push transposes to the leaves (`(AB)ᵀ = BᵀAᵀ`), drop zeros and identities, pull scalars to the
-front, factor a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B)`).
+Each constructor flattens sums and products, folds constants, collects like terms
+(`a + a = 2 a`) and powers (`a * a = a**2`), drops zeros and identities, pulls scalars to the
+front, factors a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B)`) and orders
+operands (`expr.sort_key`, `expr.term_key`); then it applies the named identities of its
+operator from the table in `identities.py` (`(AB)ᵀ = BᵀAᵀ`, `diag(a) diag(b) = diag(a ⊙ b)`, ...).
 All rewrites are identities; none looks at a whole expression.
 """
 from __future__ import annotations
@@ -32,6 +33,8 @@ def memo_on_node(key: str):
     def deco(f):
         @functools.wraps(f)
         def cached(n: Node) -> Node:
+            if not I.active():  # building without some identity: remember nothing
+                return f(n)
             memo = n._memo
             if memo is None:
                 memo = n._memo = {}
@@ -332,13 +335,7 @@ def mul(*factors: Node) -> Node:
                 s = broadcast_shape(s, g.shape)
         return s
 
-    exps = {id(g.args[0]): j for j, g in enumerate(others) if g.op == "fn" and g.attr == "exp"}
-    for i, f in enumerate(others):  # exp(z) * sigmoid(-z) = sigmoid(z)
-        if exps and f is not None and f.op == "fn" and f.attr == "sigmoid":
-            j = exps.get(id(neg(f.args[0])))
-            if j is not None and others[j] is not None:
-                others[i], others[j] = fn("sigmoid", others[j].args[0]), None
-    others = [f for f in others if f is not None]
+    others = I.apply("mul", others) or others
     for i, f in enumerate(others):  # ones(m) @ v.T (v over rows) is v where another factor spans the shape
         v = _row_broadcast(f)
         if v is not None and rest_shape(i) == shape:
@@ -384,13 +381,7 @@ def pow_(a: Node, b: Node) -> Node:
                 pass
         if is_ones(a):
             return a
-        if e == -1 and _one_plus_exp(a) is not None:  # 1 / (1 + exp(u)) = sigmoid(-u)
-            return fn("sigmoid", neg(_one_plus_exp(a)))
-        if a.op == "pow" and a.args[1].op == "const" and float(e).is_integer():
-            return pow_(a.args[0], const(a.args[1].attr * e))
-        if a.op == "mul" and float(e).is_integer() and a.args[0].op == "const":
-            return mul(pow_(a.args[0], b), pow_(make("mul", a.args[1:], None, a.shape)
-                                                 if len(a.args) > 2 else a.args[1], b))
+        return I.apply("pow", a, b) or make("pow", (a, b), None, shape)
     return make("pow", (a, b), None, shape)
 
 
@@ -518,31 +509,6 @@ def _inner_products(chain: list[Node]) -> tuple[list[Node], list[Node]]:
     return chain, inner
 
 
-def _rewrite_pair(a: Node, b: Node, last: bool):
-    """The factors replacing the adjacent pair `a @ b` by a local identity, or None."""
-    if a.op == "diag" and b.op == "diag":
-        return diag(mul(a.args[0], b.args[0]))
-    if a.op == "kron" and b.op == "kron":
-        (p, q), (r, s) = a.args, b.args
-        if as_2d(p.shape)[1] == as_2d(r.shape)[0] and as_2d(q.shape)[1] == as_2d(s.shape)[0]:
-            return kron(matmul(p, r), matmul(q, s))
-    elif a.op == "kron" and b.op == "K" and (_is_row(a.args[0]) or _is_row(a.args[1])) \
-            and as_2d(a.args[0].shape)[1] == b.attr[0] and as_2d(a.args[1].shape)[1] == b.attr[1]:
-        return kron(a.args[1], a.args[0])  # (A ⊗ B) K(p, q) = B ⊗ A when A or B is a row
-    elif a.op == "K" and b.op == "kron" and (len(b.args[0].shape) == 1 or len(b.args[1].shape) == 1) \
-            and as_2d(b.args[1].shape)[0] == a.attr[0] and as_2d(b.args[0].shape)[0] == a.attr[1]:
-        return kron(b.args[1], b.args[0])  # K(p, q) (C ⊗ D) = D ⊗ C when C or D is a column
-    elif a.op == "diag" and len(b.shape) == 1:
-        return mul(a.args[0], b)
-    elif b.op == "diag" and len(a.shape) == 2 and a.shape[0] == 1:
-        return mul(a, T(b.args[0]))  # rowᵀ diag(v) = (row ⊙ vᵀ)
-    elif last and b.op == "ones" and len(b.shape) == 1 and len(a.shape) == 2 and a.shape[0] != 1:
-        return sum_(a.args[0], 0) if a.op == "T" and len(a.args[0].shape) == 2 else sum_(a, 1)
-    elif a.op == "ones" and len(a.shape) == 1 and b.op == "T" and b.args[0].op == "ones":
-        return ones((a.shape[0], b.shape[1]))
-    return None
-
-
 def _rewrite_chain(chain: list[Node], seams: list[int] | None = None) -> list[Node]:
     """Local rewrites of adjacent factors (diag·diag, kron·kron, a trailing ones vector, ...),
     leftmost first, until none applies: one pass with a stack, each factor compared with its
@@ -560,7 +526,7 @@ def _rewrite_chain(chain: list[Node], seams: list[int] | None = None) -> list[No
     while pending:
         f, must = pending.pop()
         if out and must:
-            new = _rewrite_pair(out[-1], f, not pending)
+            new = I.apply("matmul", out[-1], f, not pending)
             if new is not None:
                 out.pop()
                 if pending:  # its left neighbour changes
@@ -576,7 +542,8 @@ def is_symmetric(n: Node, sym_vars: frozenset = frozenset()) -> bool:
     matrix, ...); variables named in `sym_vars` are declared symmetric."""
     if len(n.shape) != 2 or n.shape[0] != n.shape[1] or n.shape[0] == 1:
         return False
-    if not sym_vars and n._sym is not None:
+    cache = not sym_vars and I.active()
+    if cache and n._sym is not None:
         return n._sym
     op = n.op
     if op in ("eye", "diag", "ones", "zeros"):
@@ -597,7 +564,7 @@ def is_symmetric(n: Node, sym_vars: frozenset = frozenset()) -> bool:
             (k % 2 == 0 or is_symmetric(fs[k // 2], sym_vars))
     else:
         out = False
-    if not sym_vars:
+    if cache:
         n._sym = out
     return out
 
@@ -608,26 +575,11 @@ def T(a: Node) -> Node:
     op = a.op
     if a.shape == () or op in ("eye", "diag"):
         return a
-    if op in ("inv", "add", "matmul") and is_symmetric(a):
-        return a
-    if op == "T":
-        return a.args[0]
     if op == "zeros":
         return zeros(transpose_shape(a.shape))
     if op == "ones" and len(a.shape) == 2:
         return ones(transpose_shape(a.shape))
-    if op == "matmul":
-        return matmul(*[T(f) for f in reversed(a.args)])
-    if op == "add" and all(t.shape == a.shape for t in a.args):
-        return add(*[T(t) for t in a.args])
-    if op == "mul" and all(f.shape in (a.shape, ()) for f in a.args):
-        return mul(*[T(f) for f in a.args])
-    if op == "K":
-        m, n = a.attr
-        return commutation(n, m)
-    if op == "kron":
-        return kron(T(a.args[0]), T(a.args[1]))
-    return make("T", (a,), None, transpose_shape(a.shape))
+    return I.apply("T", a) or make("T", (a,), None, transpose_shape(a.shape))
 
 
 # ----------------------------------------------------------------------------- functions
@@ -652,32 +604,9 @@ def fn(name: str, a: Node) -> Node:
                 return const(v)
         except (ValueError, OverflowError, ZeroDivisionError):
             pass
-    if a.op == "fn":
-        inner = a.attr
-        if (name, inner) in (("log", "exp"), ("exp", "log")):
-            return a.args[0]
-        if name == inner and name in ("abs", "relu", "sign", "step"):
-            return a
-    u = _one_plus_exp(a)
-    if name == "log" and u is not None:  # log(1 + exp(u)) = softplus(u)
-        return fn("softplus", u)
-    if name == "log" and a.op == "softmax":  # log softmax(z) = z − logsumexp(z)
-        z, axis = a.args[0], a.attr
-        lse = logsumexp(z, axis)
-        return sub(z, matmul(lse, T(ones((z.shape[1],)))) if axis == 1 else lse)
     if is_zero(a) and name in ("sin", "tan", "tanh", "sqrt", "abs", "relu", "sign", "step"):
         return a
-    return make("fn", (a,), name, a.shape)
-
-
-def _one_plus_exp(a: Node):
-    """u if a is 1 + exp(u), else None."""
-    if a.op == "add" and len(a.args) == 2:
-        c = [t for t in a.args if is_const(t, 1) or t.op == "ones"]
-        e = [t for t in a.args if t.op == "fn" and t.attr == "exp"]
-        if c and e:
-            return e[0].args[0]
-    return None
+    return I.apply("fn", name, a) or make("fn", (a,), name, a.shape)
 
 
 def sum_(a: Node, axis: int | None = None) -> Node:
@@ -724,56 +653,31 @@ def sum_(a: Node, axis: int | None = None) -> Node:
 def tr(a: Node) -> Node:
     if a.op == "eye":
         return numel(a.shape[0])
-    if a.op == "T":
-        return tr(a.args[0])
     if is_zero(a):
         return const(0)
-    if a.op == "mul" and a.args[0].shape == () and all(f.shape in ((), a.shape) for f in a.args):
-        scal = [f for f in a.args if f.shape == ()]
-        rest = [f for f in a.args if f.shape != ()]
-        if rest:
-            return mul(*scal, tr(rest[0] if len(rest) == 1 else make("mul", tuple(rest), None, a.shape)))
-    return make("tr", (a,), None, ())
+    return I.apply("tr", a) or make("tr", (a,), None, ())
 
 
 def det(a: Node) -> Node:
     if a.op == "eye":
         return const(1)
-    if a.op == "T":
-        return det(a.args[0])
-    if a.op == "inv":
-        return pow_(det(a.args[0]), const(-1))
-    return make("det", (a,), None, ())
+    return I.apply("det", a) or make("det", (a,), None, ())
 
 
 def logdet(a: Node) -> Node:
     if a.op == "eye":
         return const(0)
-    if a.op == "T":
-        return logdet(a.args[0])
-    if a.op == "inv":
-        return neg(logdet(a.args[0]))
-    return make("logdet", (a,), None, ())
+    return I.apply("logdet", a) or make("logdet", (a,), None, ())
 
 
 def inv(a: Node) -> Node:
-    if a.op in ("eye",):
+    if a.op == "eye":
         return a
-    if a.op == "inv":
-        return a.args[0]
-    if a.op == "T":
-        return T(inv(a.args[0]))
-    if a.op == "mul" and len(a.args) == 2 and a.args[0].op == "const" and a.args[0].attr != 0:
-        return mul(const(1 / a.args[0].attr), inv(a.args[1]))
-    if a.op == "diag":
-        return diag(pow_(a.args[0], const(-1)))
-    return make("inv", (a,), None, a.shape)
+    return I.apply("inv", a) or make("inv", (a,), None, a.shape)
 
 
 def norm(a: Node) -> Node:
-    if a.op == "T":
-        return norm(a.args[0])
-    return make("norm", (a,), None, ())
+    return I.apply("norm", a) or make("norm", (a,), None, ())
 
 
 def diag(a: Node) -> Node:
@@ -788,11 +692,7 @@ def diag(a: Node) -> Node:
         return a
     if a.op == "eye":
         return ones((a.shape[0],))
-    if a.op == "diag":
-        return a.args[0]
-    if a.op == "T":
-        return diag(a.args[0])
-    return make("diagv", (a,), None, (a.shape[0],))
+    return I.apply("diag", a) or make("diagv", (a,), None, (a.shape[0],))
 
 
 def softmax(a: Node, axis: int | None = None) -> Node:
@@ -812,9 +712,7 @@ def vec(a: Node) -> Node:
         return a
     if a.shape[0] == 1:
         return T(a)
-    if a.op == "T" and len(a.args[0].shape) == 1:
-        return a.args[0]
-    return make("vec", (a,), None, (shape_numel(a.shape),))
+    return I.apply("vec", a) or make("vec", (a,), None, (shape_numel(a.shape),))
 
 
 def kron(a: Node, b: Node) -> Node:
@@ -858,3 +756,6 @@ def rebuild(root: Node, rewrite) -> Node:
         r = rewrite(m)
         new[id(n)] = m if r is None else r
     return new[id(root)]
+
+
+from . import identities as I  # noqa: E402  (the table calls back into these constructors)
