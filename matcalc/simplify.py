@@ -3,7 +3,7 @@
 Each constructor flattens sums and products, folds constants, collects like terms
 (`a + a = 2 a`) and powers (`a * a = a**2`), drops zeros and identities, pulls scalars to the
 front, factors a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B)`) and orders
-operands (`expr.sort_key`, `expr.term_key`); then it applies the named identities of its
+operands (one policy: `term_key`, `factor_key`, both refining `expr.sort_key`); then it applies the named identities of its
 operator from the table in `identities.py` (`(AB)ᵀ = BᵀAᵀ`, `diag(a) diag(b) = diag(a ⊙ b)`, ...).
 All rewrites are identities; none looks at a whole expression.
 """
@@ -44,6 +44,23 @@ def memo_on_node(key: str):
             return got
         return cached
     return deco
+
+
+# ----------------------------------------------------------------------------- ordering
+
+_TERM_RANK = {"matmul": 0, "mul": 0, "var": 2, "T": 2, "const": 3}
+
+
+def term_key(t: Node) -> tuple:
+    """The order of a sum's terms: positive before negative, products before leaves (X W + b),
+    then `expr.sort_key` (variables by name, X just before Xᵀ, the rest by a stable hash)."""
+    c, b = _split_coef(t)
+    return (c < 0, _TERM_RANK.get(b.op, 1), sort_key(b))
+
+
+def factor_key(f: Node) -> tuple:
+    """The order of a Hadamard product's factors: scalars first, then `expr.sort_key`."""
+    return (f.shape != (), sort_key(f))
 
 
 # ----------------------------------------------------------------------------- leaves
@@ -227,17 +244,8 @@ def add(*terms: Node) -> Node:
     if factored is not None:
         return factored
     out = [_scale(c, b) for c, b in pairs]
-    out.sort(key=_term_key)
+    out.sort(key=term_key)
     return make("add", tuple(out), None, shape)
-
-
-_TERM_RANK = {"matmul": 0, "mul": 0, "var": 2, "T": 2, "const": 3}
-
-
-def _term_key(t: Node) -> tuple:
-    """Order of a sum's terms: positive before negative, products before leaves (X W + b)."""
-    c, b = _split_coef(t)
-    return (c < 0, _TERM_RANK.get(b.op, 1), sort_key(b))
 
 
 def neg(a: Node) -> Node:
@@ -346,7 +354,7 @@ def mul(*factors: Node) -> Node:
     others = [f for f in others if f is not None]
     if not others:
         return bcast(const(coef), shape)
-    others.sort(key=lambda f: (f.shape != (), sort_key(f)))
+    others.sort(key=factor_key)
     if coef != 1:
         others.insert(0, const(coef))
     if len(others) == 1:
