@@ -36,10 +36,16 @@ TICKS = 512
 class _Budget:
     """One budgeted scope: its deadline, the seconds it was given and what it is doing."""
 
-    __slots__ = ("deadline", "seconds", "what", "left")
+    __slots__ = ("deadline", "seconds", "what", "left", "checks", "inner")
 
     def __init__(self, deadline: float, seconds: float, what: str):
-        self.deadline, self.seconds, self.what, self.left = deadline, seconds, what, TICKS
+        self.deadline, self.seconds, self.what, self.left, self.checks = deadline, seconds, what, TICKS, 0
+        self.inner = 0  # the work of the scopes nested in this one
+
+    @property
+    def work(self) -> int:
+        """The units of work ticked in this scope so far (a deterministic measure of effort)."""
+        return self.checks * TICKS + TICKS - self.left + self.inner
 
 
 _CURRENT: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("matcalc_budget", default=None)
@@ -78,7 +84,7 @@ def current_seconds() -> float | None:
 
 
 @contextlib.contextmanager
-def limit(budget: float | None = None, what: str = "the derivation") -> Iterator[None]:
+def limit(budget: float | None = None, what: str = "the derivation") -> Iterator[_Budget]:
     """Run the block under a budget of `budget` seconds (see `seconds`), or the earlier deadline
     of an enclosing scope."""
     secs = seconds(budget)
@@ -90,9 +96,11 @@ def limit(budget: float | None = None, what: str = "the derivation") -> Iterator
         scope = _Budget(deadline, secs, what)
     token = _CURRENT.set(scope)
     try:
-        yield
+        yield scope
     finally:
         _CURRENT.reset(token)
+        if outer is not None:
+            outer.inner += scope.work
 
 
 def check() -> None:
@@ -109,7 +117,8 @@ def tick(units: int = 1) -> None:
     if b is not None:
         b.left -= units
         if b.left <= 0:
-            b.left = TICKS
+            b.checks += (TICKS - b.left) // TICKS
+            b.left = TICKS - (TICKS - b.left) % TICKS
             if time.monotonic() > b.deadline:
                 _exceeded(b)
 

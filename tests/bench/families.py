@@ -1,0 +1,199 @@
+"""The families of issue 12 that used to blow up: derivation time against the size of the result.
+
+    python tests/bench/families.py [--quick] [--json OUT] [--limit SECONDS]
+
+For each family and size: the derivation's time (best of a few calls, CPU time of this process,
+so that other processes on the machine count less), the number of distinct nodes of the result
+(`len(postorder(d.result))`) and of its edges (the sum of the nodes' argument counts: a flattened
+n-ary product or sum of k operands is one node with k edges), and the work units of the budget
+(`matcalc.budget`: nodes asked for plus arguments read plus nodes visited; deterministic). The
+slope is the log-log fit of time against nodes from size 8 up (linear: 1).
+
+It runs against whichever matcalc is importable, so the same script measured main's code before
+the changes (`PYTHONPATH=/path/to/old/tree python tests/bench/families.py --json before.json`);
+an old matcalc without `budget=` is stopped by an alarm after `--limit` seconds per call.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+
+import matcalc
+import matcalc.grammar
+from matcalc.expr import postorder
+
+import inspect
+
+if "budget" in inspect.signature(matcalc.diff).parameters:
+    from matcalc import budget as _budget
+else:  # the code before the work budget
+    _budget = None
+
+# the flat sums are no nesting (issue 12); code that counts them as nesting must not refuse them here
+matcalc.grammar.LIMITS["max_depth"] = max(matcalc.grammar.LIMITS.get("max_depth", 0), 20000)
+
+
+def nested_softmax(k):
+    return "hessian", "sum(" + "softmax(" * k + "x" + ")" * k + ")", "x", None
+
+
+def nested_softmax_dot(k):
+    return "hessian", "y.T @ " + "softmax(" * k + "x" + ")" * k, "x", None
+
+
+def nested_softmax_affine(k):
+    e = "x"
+    for _ in range(k):
+        e = f"softmax(A @ {e})"
+    return "hessian", "y.T @ " + e, "x", {"A": ("n", "n"), "x": ("n",), "y": ("n",)}
+
+
+def _swish(k):
+    binds = ["s1 = x * sigmoid(x)"] + [f"s{i} = s{i - 1} * sigmoid(s{i - 1})" for i in range(2, k + 1)]
+    return f"sum(s{k}) where " + "; ".join(binds)
+
+
+def swish_gradient(k):
+    return "diff", _swish(k), "x", None
+
+
+def swish_hessian(k):
+    return "hessian", _swish(k), "x", None
+
+
+def _mlp(L):
+    e = "X @ W1"
+    for i in range(2, L + 1):
+        e = f"tanh({e}) @ W{i}"
+    shapes = {"X": ("m", "n"), "Y": ("m", "n")}
+    shapes.update({f"W{i}": ("n", "n") for i in range(1, L + 1)})
+    return f"sum(({e} - Y) ** 2)", shapes
+
+
+def mlp_hessian_w1(L):
+    e, s = _mlp(L)
+    return "hessian", e, "W1", s
+
+
+def mlp_hessian_x(L):
+    e = "x"
+    for i in range(1, L + 1):
+        e = f"tanh(W{i} @ {e})"
+    s = {"x": ("n",)}
+    s.update({f"W{i}": ("n", "n") for i in range(1, L + 1)})
+    return "hessian", f"sum({e})", "x", s
+
+
+def flat_sum(N):
+    return "diff", "sum(" + " + ".join(f"a{i} * x" for i in range(N)) + ")", "x", None
+
+
+#: name -> (what, builder, sizes, quick sizes)
+FAMILIES = {
+    "nested softmax Hessian": ("`hessian(sum(softmax(…softmax(x))), x)`, k levels", nested_softmax,
+                               (2, 4, 8, 12, 16, 32, 64), (2, 4, 8, 12, 16, 32)),
+    "nested softmax Hessian, yᵀ": ("`hessian(y.T @ softmax^k(x), x)`", nested_softmax_dot,
+                                   (2, 4, 8, 12, 16, 32, 64), (2, 4, 8, 12, 16, 32)),
+    "nested softmax(A ·) Hessian": ("`hessian(y.T @ softmax(A @ …softmax(A @ x)), x)`", nested_softmax_affine,
+                                    (2, 4, 8, 12, 16, 32, 64), (2, 4, 8, 12, 16, 32)),
+    "nested swish gradient": ("`diff(sum(s_k) where s_i = s_{i-1} * sigmoid(s_{i-1}), x)`", swish_gradient,
+                              (2, 4, 8, 16, 32, 64), (2, 4, 8, 16, 32)),
+    "nested swish Hessian": ("`hessian(sum(s_k) where …, x)`", swish_hessian, (2, 4, 8, 12, 16, 24), (2, 4, 8, 12, 16)),
+    "MLP Hessian by W1": ("`hessian(sum((tanh(…tanh(X @ W1)…) @ WL - Y) ** 2), W1)`, L layers", mlp_hessian_w1,
+                          (2, 4, 8, 16, 32, 64, 128, 256), (2, 4, 8, 16, 32, 64, 128)),
+    "MLP Hessian by x": ("`hessian(sum(tanh(WL @ …tanh(W1 @ x))), x)`", mlp_hessian_x,
+                         (2, 4, 8, 16, 32, 64, 128, 256), (2, 4, 8, 16, 32, 64, 128)),
+    "flat sum": ("`diff(sum(a0 * x + a1 * x + … + a(N-1) * x), x)`, N terms, parse included", flat_sum,
+                 (8, 64, 500, 1000, 2000, 5000), (8, 64, 500, 1000, 2000, 5000)),
+}
+
+
+class _Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Hang()
+
+
+def measure_one(spec, reps: int, limit: float) -> dict:
+    """{'ms', 'nodes', 'edges', 'work'} of one derivation, or {'over': limit} when it takes longer."""
+    kind, expr, wrt, shapes = spec
+    fn = getattr(matcalc, kind)
+    kwargs = {"shapes": shapes}
+    if _budget is not None:
+        kwargs["budget"] = limit
+    best, d, work = math.inf, None, None
+    for _ in range(reps):
+        old = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, limit + 1)
+        try:
+            t0 = time.process_time()
+            if _budget is not None:
+                with _budget.limit(limit + 1) as scope:
+                    d = fn(expr, wrt, **kwargs)
+                work = scope.work
+            else:
+                d = fn(expr, wrt, **kwargs)
+            best = min(best, time.process_time() - t0)
+        except (_Hang, matcalc.MatcalcError) as e:
+            over = isinstance(e, (_Hang, getattr(matcalc, "BudgetError", _Hang))) or "_Hang" in str(e)
+            if not over:  # (old code wraps the alarm's exception in its internal error)
+                return {"error": str(e).splitlines()[0][:80]}
+            return {"over": limit}
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        if best > limit / 4:
+            break
+    nodes = postorder(d.result)
+    return {"ms": best * 1e3, "nodes": len(nodes), "edges": sum(len(n.args) for n in nodes), "work": work}
+
+
+def slope(rows: list, lo: int = 8) -> float | None:
+    """Least-squares slope of log(time) against log(nodes) over the sizes >= lo."""
+    pts = [(math.log(r["nodes"]), math.log(r["ms"])) for n, r in rows if n >= lo and "ms" in r and r["ms"] > 0]
+    if len(pts) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else None
+
+
+def measure(quick: bool = False, limit: float = 20.0, reps: int = 3, log=print) -> dict:
+    """{family: [(size, row), ...]}; a family stops at its first size past `limit`."""
+    out = {}
+    matcalc.diff("x.T @ x", "x")  # warm-up: the grammar
+    for name, (_, build, sizes, qsizes) in FAMILIES.items():
+        rows = []
+        for n in (qsizes if quick else sizes):
+            r = measure_one(build(n), reps, limit)
+            rows.append((n, r))
+            log(f"  {name} {n}: {r}")
+            if "ms" not in r:
+                break
+        out[name] = rows
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--limit", type=float, default=20.0, help="seconds per call before a size counts as over")
+    ap.add_argument("--json", help="write the measurements to this file")
+    args = ap.parse_args(argv)
+    res = measure(args.quick, args.limit)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    for name, rows in res.items():
+        print(name, "slope", slope(rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
