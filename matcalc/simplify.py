@@ -3,27 +3,21 @@
 Each constructor flattens sums and products, folds constants, collects like terms
 (`a + a = 2 a`) and powers (`a * a = a**2`), drops zeros and identities, pulls scalars to the
 front, factors a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B)`) and orders
-operands (one policy: `term_key`, `factor_key`, both refining `expr.sort_key`); then it applies the named identities of its
-operator from the table in `identities.py` (`(AB)ᵀ = BᵀAᵀ`, `diag(a) diag(b) = diag(a ⊙ b)`, ...).
-All rewrites are identities; none looks at a whole expression.
+operands (one policy: `term_key`, `factor_key`, both refining `expr.sort_key`); then it
+applies the named identities of its operator from the table in `identities.py` (`(AB)ᵀ = BᵀAᵀ`,
+`diag(a) diag(b) = diag(a ⊙ b)`, ...). All rewrites are identities; none looks at a whole
+expression. Products' chains are in `chains.py`, the matrix functions in `matrix_functions.py`
+(both re-exported here).
 """
 from __future__ import annotations
 
 import functools
 import math
 
-from .errors import InternalError
-from .expr import (Node, as_2d, broadcast_shape, dim_mul, fmt_shape, make, numel as shape_numel,
+from .chains import (InternalShapeError, _chain, _chain_shape, _fail, _inner_products,  # noqa: F401
+                     _is_row, _kron_parts, _rewrite_chain, _seams_shape)
+from .expr import (Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel,
                    sort_key, transpose_shape)
-
-
-class InternalShapeError(InternalError):
-    """A rule built an ill-shaped node: a bug in matcalc, never the user's input."""
-
-
-def _fail(op: str, *nodes: Node):
-    shapes = ", ".join(fmt_shape(n.shape) for n in nodes)
-    raise InternalShapeError(f"internal error: {op} of shapes {shapes}")
 
 
 def memo_on_node(key: str):
@@ -148,10 +142,6 @@ def _split_coef(t: Node) -> tuple[float, Node]:
 
 def _scale(c: float, base: Node) -> Node:
     return base if c == 1 else mul(const(c), base)
-
-
-def _chain(t: Node) -> list[Node]:
-    return list(t.args) if t.op == "matmul" else [t]
 
 
 def _factor(terms: list[tuple[float, Node]], shape: tuple):
@@ -393,31 +383,6 @@ def pow_(a: Node, b: Node) -> Node:
     return make("pow", (a, b), None, shape)
 
 
-def _chain_shape(fs: list[Node]) -> tuple:
-    r, c = as_2d(fs[0].shape)
-    for f in fs[1:]:
-        fr, fc = as_2d(f.shape)
-        if fr != c:
-            _fail("@", *fs)
-        c = fc
-    first, last = fs[0].shape, fs[-1].shape
-    if len(last) == 1:
-        return () if r == 1 and len(first) == 2 else (r,)
-    if len(first) == 1 and r != 1:
-        return (r, c)
-    if r == 1 and c == 1:
-        return ()
-    return (r, c)
-
-
-def _is_row(f: Node) -> bool:
-    return len(f.shape) == 2 and f.shape[0] == 1
-
-
-def _kron_parts(f: Node):
-    return f.args if f.op == "kron" else None
-
-
 def _chain_factor(f: Node, scalars: list[Node]):
     """The factor f contributes to a product's chain (None: f is a scalar, put in `scalars`)."""
     if f.shape == ():
@@ -432,23 +397,6 @@ def _chain_factor(f: Node, scalars: list[Node]):
             scalars.extend(g for g in f.args if g.shape == ())
             return inner[0] if len(inner) == 1 else make("mul", tuple(inner), None, s)
     return f
-
-
-def _seams_shape(chain: list[Node], seams: list[int]) -> tuple:
-    """The shape of a product whose factors fit everywhere except perhaps at the seams (positions
-    p where chain[p-1] and chain[p] came from different arguments)."""
-    for p in seams:
-        if 0 < p < len(chain) and as_2d(chain[p - 1].shape)[1] != as_2d(chain[p].shape)[0]:
-            _fail("@", *chain)
-    r, c = as_2d(chain[0].shape)[0], as_2d(chain[-1].shape)[1]
-    first, last = chain[0].shape, chain[-1].shape
-    if len(last) == 1:
-        return () if r == 1 and len(first) == 2 else (r,)
-    if len(first) == 1 and r != 1:
-        return (r, c)
-    if r == 1 and c == 1:
-        return ()
-    return (r, c)
 
 
 def matmul(*factors: Node) -> Node:
@@ -496,53 +444,6 @@ def matmul(*factors: Node) -> Node:
     else:
         out = make("matmul", tuple(chain), None, shape)
     return mul(*scalars, out) if scalars else out
-
-
-def _inner_products(chain: list[Node]) -> tuple[list[Node], list[Node]]:
-    """Take the scalars out of a product: in b uᵀ A v cᵀ the factor uᵀ A v is a number, so the
-    product is (uᵀ A v) b cᵀ (and its text parses: a number is no operand of @)."""
-    inner = []
-    changed = len(chain) > 2 and any(len(f.shape) == 1 for f in chain[:-1]) or \
-        any(len(f.shape) == 2 and f.shape[0] == 1 for f in chain[1:])
-    while changed and len(chain) > 2:
-        changed = False
-        for i, f in enumerate(chain):
-            if len(f.shape) == 2 and f.shape[0] == 1:
-                j = next((k for k in range(i + 1, len(chain)) if len(chain[k].shape) == 1), None)
-                if j is not None and (i, j) != (0, len(chain) - 1):
-                    inner.append(make("matmul", tuple(chain[i:j + 1]), None, ()))
-                    chain = chain[:i] + chain[j + 1:]
-                    changed = True
-                    break
-    return chain, inner
-
-
-def _rewrite_chain(chain: list[Node], seams: list[int] | None = None) -> list[Node]:
-    """Local rewrites of adjacent factors (diag·diag, kron·kron, a trailing ones vector, ...),
-    leftmost first, until none applies: one pass with a stack, each factor compared with its
-    left neighbour. Only pairs at `seams` (positions p: chain[p-1], chain[p]), the last pair and
-    the pairs around a rewrite can apply (the rest lie inside an already canonical product)."""
-    n = len(chain)
-    check = [seams is None] * n
-    for p in seams or ():
-        if 0 < p < n:
-            check[p] = True
-    if n > 1:
-        check[n - 1] = True
-    pending = list(zip(reversed(chain), reversed(check)))  # pop() yields the next factor
-    out: list[Node] = []
-    while pending:
-        f, must = pending.pop()
-        if out and must:
-            new = I.apply("matmul", out[-1], f, not pending)
-            if new is not None:
-                out.pop()
-                if pending:  # its left neighbour changes
-                    pending[-1] = (pending[-1][0], True)
-                pending.extend((g, True) for g in reversed(_chain(new)))
-                continue
-        out.append(f)
-    return out
 
 
 def is_symmetric(n: Node, sym_vars: frozenset = frozenset()) -> bool:
@@ -658,62 +559,6 @@ def sum_(a: Node, axis: int | None = None) -> Node:
     return make("sum", (a,), axis, out_shape)
 
 
-def tr(a: Node) -> Node:
-    if a.op == "eye":
-        return numel(a.shape[0])
-    if is_zero(a):
-        return const(0)
-    return I.apply("tr", a) or make("tr", (a,), None, ())
-
-
-def det(a: Node) -> Node:
-    if a.op == "eye":
-        return const(1)
-    return I.apply("det", a) or make("det", (a,), None, ())
-
-
-def logdet(a: Node) -> Node:
-    if a.op == "eye":
-        return const(0)
-    return I.apply("logdet", a) or make("logdet", (a,), None, ())
-
-
-def inv(a: Node) -> Node:
-    if a.op == "eye":
-        return a
-    return I.apply("inv", a) or make("inv", (a,), None, a.shape)
-
-
-def norm(a: Node) -> Node:
-    return I.apply("norm", a) or make("norm", (a,), None, ())
-
-
-def diag(a: Node) -> Node:
-    """diag(vector) is a diagonal matrix; diag(square matrix) the vector of its diagonal."""
-    if len(a.shape) == 1:
-        if a.op == "ones":
-            return eye(a.shape[0])
-        if a.op == "vec" and a.args[0].op == "ones":
-            return eye(a.shape[0])
-        return make("diag", (a,), None, (a.shape[0], a.shape[0]))
-    if a.shape == ():
-        return a
-    if a.op == "eye":
-        return ones((a.shape[0],))
-    return I.apply("diag", a) or make("diagv", (a,), None, (a.shape[0],))
-
-
-def softmax(a: Node, axis: int | None = None) -> Node:
-    return make("softmax", (a,), axis, a.shape)
-
-
-def logsumexp(a: Node, axis: int | None = None) -> Node:
-    if axis is None:
-        return make("logsumexp", (a,), None, ())
-    m, n = a.shape
-    return make("logsumexp", (a,), axis, (n,) if axis == 0 else (m,))
-
-
 def vec(a: Node) -> Node:
     """The column-major vectorisation of a matrix (a vector or scalar unchanged)."""
     if a.shape == () or len(a.shape) == 1:
@@ -767,3 +612,4 @@ def rebuild(root: Node, rewrite) -> Node:
 
 
 from . import identities as I  # noqa: E402  (the table calls back into these constructors)
+from .matrix_functions import det, diag, inv, logdet, logsumexp, norm, softmax, tr  # noqa: E402,F401
