@@ -6,8 +6,8 @@ front, factors a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B
 operands (one policy: `term_key`, `factor_key`, both refining `expr.sort_key`); then it
 applies the named identities of its operator from the table in `identities.py` (`(AB)ᵀ = BᵀAᵀ`,
 `diag(a) diag(b) = diag(a ⊙ b)`, ...). All rewrites are identities; none looks at a whole
-expression. Products' chains are in `chains.py`, the matrix functions in `matrix_functions.py`
-(both re-exported here).
+expression. Products' chains are in `chains.py`, the matrix functions in `matrix_functions.py`, the
+transpose in `transpose.py` (all re-exported here).
 """
 from __future__ import annotations
 
@@ -446,51 +446,6 @@ def matmul(*factors: Node) -> Node:
     return mul(*scalars, out) if scalars else out
 
 
-def is_symmetric(n: Node, sym_vars: frozenset = frozenset()) -> bool:
-    """True when n equals its transpose by its structure (XᵀX, A + Aᵀ, inv of a symmetric
-    matrix, ...); variables named in `sym_vars` are declared symmetric."""
-    if len(n.shape) != 2 or n.shape[0] != n.shape[1] or n.shape[0] == 1:
-        return False
-    cache = not sym_vars and I.active()
-    if cache and n._sym is not None:
-        return n._sym
-    op = n.op
-    if op in ("eye", "diag", "ones", "zeros"):
-        out = True
-    elif op == "var":
-        out = n.attr in sym_vars
-    elif op in ("inv", "fn", "pow") or (op == "T" and n.args[0].shape == n.shape):
-        out = is_symmetric(n.args[0], sym_vars) and (op != "pow" or n.args[1].shape == ())
-    elif op == "mul":
-        out = all(f.shape == () or is_symmetric(f, sym_vars) for f in n.args)
-    elif op == "add":
-        ts = list(n.args)
-        out = all(is_symmetric(t, sym_vars) or T(t) in ts for t in ts)
-    elif op == "matmul":
-        fs = n.args
-        k = len(fs)
-        out = all(T(fs[i]) is fs[k - 1 - i] for i in range(k // 2)) and \
-            (k % 2 == 0 or is_symmetric(fs[k // 2], sym_vars))
-    else:
-        out = False
-    if cache:
-        n._sym = out
-    return out
-
-
-@memo_on_node("T")
-def T(a: Node) -> Node:
-    """Transpose, pushed through sums, products and inverses down to the leaves."""
-    op = a.op
-    if a.shape == () or op in ("eye", "diag"):
-        return a
-    if op == "zeros":
-        return zeros(transpose_shape(a.shape))
-    if op == "ones" and len(a.shape) == 2:
-        return ones(transpose_shape(a.shape))
-    return I.apply("T", a) or make("T", (a,), None, transpose_shape(a.shape))
-
-
 # ----------------------------------------------------------------------------- functions
 
 _FOLD = {
@@ -613,3 +568,4 @@ def rebuild(root: Node, rewrite) -> Node:
 
 from . import identities as I  # noqa: E402  (the table calls back into these constructors)
 from .matrix_functions import det, diag, inv, logdet, logsumexp, norm, softmax, tr  # noqa: E402,F401
+from .transpose import T, is_symmetric  # noqa: E402,F401
