@@ -4,20 +4,18 @@ Each constructor flattens sums and products, folds constants, collects like term
 (`a + a = 2 a`) and powers (`a * a = a**2`), drops zeros and identities, pulls scalars to the
 front, factors a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B)`) and orders
 operands (one policy: `term_key`, `factor_key`, both refining `expr.sort_key`); then it
-applies the named identities of its operator from the table in `identities.py` (`(AB)ᵀ = BᵀAᵀ`,
-`diag(a) diag(b) = diag(a ⊙ b)`, ...). All rewrites are identities; none looks at a whole
-expression. Products' chains are in `chains.py`, the matrix functions in `matrix_functions.py`, the
-transpose in `transpose.py` (all re-exported here).
+applies the named identities of its operator (`identities.py`: `(AB)ᵀ = BᵀAᵀ`, ...). None looks
+at a whole expression. Re-exported from their modules: the leaves (`leaves.py`), products'
+chains (`chains.py`), the matrix functions (`matrix_functions.py`), the transpose (`transpose.py`).
 """
 from __future__ import annotations
 
 import functools
 import math
 
-from .chains import (InternalShapeError, _chain, _chain_shape, _fail, _inner_products,  # noqa: F401
-                     _is_row, _kron_parts, _rewrite_chain, _seams_shape)
-from .expr import (Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel,
-                   sort_key, transpose_shape)
+from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape  # noqa: F401
+from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, sort_key
+from .leaves import commutation, const, dvar, eye, is_const, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
 
 
 def memo_on_node(key: str):
@@ -55,77 +53,6 @@ def term_key(t: Node) -> tuple:
 def factor_key(f: Node) -> tuple:
     """The order of a Hadamard product's factors: scalars first, then `expr.sort_key`."""
     return (f.shape != (), sort_key(f))
-
-
-# ----------------------------------------------------------------------------- leaves
-
-def const(v: float) -> Node:
-    v = float(v)
-    if not math.isfinite(v):
-        from .errors import MatcalcError
-        raise MatcalcError(f"a constant overflows to {v} (numbers must stay below about 1.8e308)")
-    if v == 0:
-        v = 0.0  # no negative zero
-    return make("const", (), v, ())
-
-
-ONE = None  # set below
-
-
-def var(name: str, shape: tuple) -> Node:
-    return make("var", (), name, tuple(shape))
-
-
-def dvar(name: str, shape: tuple) -> Node:
-    """The differential `d name`, the seed of forward mode."""
-    return make("dvar", (), name, tuple(shape))
-
-
-def eye(d) -> Node:
-    if d == 1:
-        return const(1)
-    return make("eye", (), None, (d, d))
-
-
-def ones(shape: tuple) -> Node:
-    if shape == ():
-        return const(1)
-    if len(shape) == 2 and shape[0] == 1:
-        return T(ones((shape[1],)))
-    return make("ones", (), None, tuple(shape))
-
-
-def zeros(shape: tuple) -> Node:
-    if shape == ():
-        return const(0)
-    return make("zeros", (), None, tuple(shape))
-
-
-def numel(d) -> Node:
-    """The number d (a dimension or a product of dimensions) as a scalar."""
-    if isinstance(d, int):
-        return const(d)
-    return make("numel", (), d, ())
-
-
-def commutation(m, n) -> Node:
-    """K with K vec(A) = vec(Aᵀ) for an m×n matrix A."""
-    if m == 1 or n == 1:
-        return eye(dim_mul(m, n))
-    d = dim_mul(m, n)
-    return make("K", (), (m, n), (d, d))
-
-
-def is_zero(n: Node) -> bool:
-    return n.op == "zeros" or (n.op == "const" and n.attr == 0)
-
-
-def is_const(n: Node, v: float | None = None) -> bool:
-    return n.op == "const" and (v is None or n.attr == v)
-
-
-def is_ones(n: Node) -> bool:
-    return n.op == "ones" or (n.op == "const" and n.attr == 1) or (n.op == "T" and n.args[0].op == "ones")
 
 
 # ----------------------------------------------------------------------------- sums
