@@ -75,7 +75,7 @@ def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     fresh._vars = None
     fresh._size = None
     fresh._sym = None
-    fresh._memo = None  # per-node results of pure functions of the node (simplify.memo_on_node)
+    fresh._memo = None  # per-node results of pure functions of the node (transpose.memo_on_node)
     with _TABLE_LOCK:
         node = _TABLE.get(key)
         if node is None:

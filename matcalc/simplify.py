@@ -10,32 +10,11 @@ chains (`chains.py`), the matrix functions (`matrix_functions.py`), the transpos
 """
 from __future__ import annotations
 
-import functools
 import math
 
 from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape  # noqa: F401
 from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, sort_key
 from .leaves import commutation, const, dvar, eye, is_const, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
-
-
-def memo_on_node(key: str):
-    """Cache a function of one node on the node itself, so that a walk through a shared graph
-    computes it once per distinct node. Only for pure functions of the node: under threads a
-    race can only compute the same (interned) value twice."""
-    def deco(f):
-        @functools.wraps(f)
-        def cached(n: Node) -> Node:
-            if not I.active():  # building without some identity: remember nothing
-                return f(n)
-            memo = n._memo
-            if memo is None:
-                memo = n._memo = {}
-            got = memo.get(key)
-            if got is None:
-                got = memo[key] = f(n)
-            return got
-        return cached
-    return deco
 
 
 # ----------------------------------------------------------------------------- ordering
@@ -216,6 +195,28 @@ def _row_broadcast(f: Node):
     return None
 
 
+def _spanned(others: list[Node], shape: tuple) -> list[Node]:
+    """The factors without the broadcasts the other factors make needless: ones(m) @ v.T (v over
+    the rows) is v, and ones are dropped, where the other factors already span `shape`."""
+    others = list(others)
+
+    def rest_shape(skip):
+        s = ()
+        for j, g in enumerate(others):
+            if j != skip and g is not None:
+                s = broadcast_shape(s, g.shape)
+        return s
+
+    for i, f in enumerate(others):
+        v = _row_broadcast(f)
+        if v is not None and rest_shape(i) == shape:
+            others[i] = v
+    for i, f in enumerate(others):
+        if is_ones(f) and rest_shape(i) == shape:
+            others[i] = None
+    return [f for f in others if f is not None]
+
+
 def mul(*factors: Node) -> Node:
     """Element-wise (Hadamard) product with broadcasting; a scalar factor is a scalar multiple."""
     flat: list[Node] = []
@@ -252,23 +253,7 @@ def mul(*factors: Node) -> Node:
             others.extend(p.args)
         else:
             others.append(p)
-
-    def rest_shape(skip):
-        s = ()
-        for j, g in enumerate(others):
-            if j != skip and g is not None:
-                s = broadcast_shape(s, g.shape)
-        return s
-
-    others = I.apply("mul", others) or others
-    for i, f in enumerate(others):  # ones(m) @ v.T (v over rows) is v where another factor spans the shape
-        v = _row_broadcast(f)
-        if v is not None and rest_shape(i) == shape:
-            others[i] = v
-    for i, f in enumerate(others):  # drop ones where the other factors already span the shape
-        if is_ones(f) and rest_shape(i) == shape:
-            others[i] = None
-    others = [f for f in others if f is not None]
+    others = _spanned(I.apply("mul", others) or others, shape)
     if not others:
         return bcast(const(coef), shape)
     others.sort(key=factor_key)

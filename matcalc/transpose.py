@@ -4,9 +4,31 @@ Import them through `matcalc.simplify`, which re-exports them.
 """
 from __future__ import annotations
 
+import functools
+
 from . import identities as I
 from .expr import Node, make, transpose_shape
-from .simplify import memo_on_node, ones, zeros
+from .simplify import ones, zeros
+
+
+def memo_on_node(key: str):
+    """Cache a function of one node on the node itself, so that a walk through a shared graph
+    computes it once per distinct node. Only for pure functions of the node: under threads a
+    race can only compute the same (interned) value twice."""
+    def deco(f):
+        @functools.wraps(f)
+        def cached(n: Node) -> Node:
+            if not I.active():  # building without some identity: remember nothing
+                return f(n)
+            memo = n._memo
+            if memo is None:
+                memo = n._memo = {}
+            got = memo.get(key)
+            if got is None:
+                got = memo[key] = f(n)
+            return got
+        return cached
+    return deco
 
 
 def is_symmetric(n: Node, sym_vars: frozenset = frozenset()) -> bool:
