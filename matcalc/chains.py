@@ -5,6 +5,8 @@ Kept apart from `simplify` (whose `matmul` uses them) because nothing here build
 """
 from __future__ import annotations
 
+import heapq
+
 from .errors import InternalError
 from .expr import Node, as_2d, fmt_shape, make
 
@@ -85,29 +87,33 @@ def _inner_products(chain: list[Node]) -> tuple[list[Node], list[Node]]:
 
 def _rewrite_chain(chain: list[Node], seams: list[int] | None = None) -> list[Node]:
     """Local rewrites of adjacent factors (diag·diag, kron·kron, a trailing ones vector, ...),
-    leftmost first, until none applies: one pass with a stack, each factor compared with its
-    left neighbour. Only pairs at `seams` (positions p: chain[p-1], chain[p]), the last pair and
-    the pairs around a rewrite can apply (the rest lie inside an already canonical product)."""
+    leftmost first, until none applies. Only pairs at `seams` (positions p: chain[p-1], chain[p]),
+    the last pair and the pairs around a rewrite can apply (the rest lie inside an already
+    canonical product): the stretches between them are copied, not visited."""
     n = len(chain)
-    check = [seams is None] * n
-    for p in seams or ():
-        if 0 < p < n:
-            check[p] = True
-    if n > 1:
-        check[n - 1] = True
-    pending = list(zip(reversed(chain), reversed(check)))  # pop() yields the next factor
-    out: list[Node] = []
-    while pending:
-        f, must = pending.pop()
-        if out and must:
-            new = I.apply("matmul", out[-1], f, not pending)
-            if new is not None:
-                out.pop()
-                if pending:  # its left neighbour changes
-                    pending[-1] = (pending[-1][0], True)
-                pending.extend((g, True) for g in reversed(_chain(new)))
+    if n < 2:
+        return chain
+    todo = list(range(1, n)) if seams is None else sorted({p for p in seams if 0 < p < n} | {n - 1})
+    heapq.heapify(todo)
+    out, pos = [chain[0]], 1
+    while todo:
+        p = heapq.heappop(todo)
+        if p < pos:
+            continue
+        out.extend(chain[pos:p])
+        pending = [chain[p]]  # pop() yields the next factor to place after out[-1]
+        while pending:
+            f = pending.pop()
+            new = I.apply("matmul", out[-1], f, not pending and p == n - 1) if out else None
+            if new is None:
+                out.append(f)
                 continue
-        out.append(f)
+            out.pop()
+            pending.extend(reversed(_chain(new)))
+            if p + 1 < n:  # the next factor's left neighbour changes
+                heapq.heappush(todo, p + 1)
+        pos = p + 1
+    out.extend(chain[pos:])
     return out
 
 

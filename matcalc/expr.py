@@ -65,7 +65,7 @@ def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     """The unique node `op(args; attr)` of the given shape (no simplification)."""
     args = tuple(args)
     tick(1 + len(args))  # the work budget (matcalc.budget): a node asked for, its arguments read
-    key = (op, tuple(id(a) for a in args), attr, shape)
+    key = (op, tuple(map(id, args)), attr, shape)
     node = _TABLE.get(key)
     if node is not None:
         return node
