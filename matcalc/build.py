@@ -19,6 +19,8 @@ class Parsed:
     source: str
     typer: Typer = field(repr=False)
     facts: list = field(default_factory=list)
+    #: the work budget (seconds) of the call that parsed it, for its lazy renderings
+    budget: float | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple:
@@ -27,13 +29,17 @@ class Parsed:
     @property
     def text(self) -> str:
         """The (canonicalised) expression in the input language."""
+        from .budget import limit
         from .render import to_text
-        return to_text(self.expr)
+        with limit(self.budget, "rendering the text"):
+            return to_text(self.expr)
 
     @property
     def latex(self) -> str:
+        from .budget import limit
         from .render import to_latex
-        return to_latex(self.expr)
+        with limit(self.budget, "rendering the LaTeX"):
+            return to_latex(self.expr)
 
     @property
     def variable_shapes(self) -> dict[str, str]:
@@ -72,7 +78,8 @@ def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...
     builder = _Builder(typer)
     expr = builder.build(raw, {})
     var_shapes = {name: typer.final_shape(s) for name, s in typer.var_shapes.items()}
-    return Parsed(expr, var_shapes, text, typer)
+    from .budget import current_seconds
+    return Parsed(expr, var_shapes, text, typer, budget=current_seconds())
 
 
 #: the constructor of each function of the language (an explicit table: no lookup by input text)

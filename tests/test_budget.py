@@ -115,3 +115,22 @@ def test_cli_budget_is_one_line_and_exit_2():
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "budget" in res.stderr, res.stderr
+
+
+def test_a_parse_result_renders_under_the_budget_of_its_call():
+    p = matcalc.parse("x.T @ A @ x", budget=3)
+    assert p.budget == 3
+    assert p.text == "x.T @ A @ x"
+
+
+def test_hostile_where_chains_end_within_the_budget():
+    """issue 12's short hostile inputs: a where chain of products doubling per binding."""
+    expr = "sum(t12) where " + "; ".join(["t1 = X@X"] + [f"t{i} = t{i-1}@t{i-1}" for i in range(2, 13)])
+    t0 = time.perf_counter()
+    try:
+        d = matcalc.diff(expr, "X", budget=1.0)
+    except matcalc.BudgetError:
+        d = None
+    assert time.perf_counter() - t0 < 6.0
+    if d is not None:
+        assert d.text
