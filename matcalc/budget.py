@@ -129,6 +129,18 @@ def _exceeded(b: _Budget):
                       f"pass budget=… (seconds) or set {ENV} to allow more")
 
 
+#: the most operands one node may have (a sum of that many terms, a product of that many factors):
+#: past it the graph itself is out of proportion to any input (inputs have at most 100 000 characters)
+MAX_OPERANDS = 250_000
+
+
+def too_many_operands(op: str, count: int) -> None:
+    """Raise BudgetError for a node of `count` operands (past MAX_OPERANDS)."""
+    what = {"add": "a sum of", "matmul": "a product of", "mul": "a product of"}.get(op, f"an operation ({op}) on")
+    raise BudgetError(f"the expression would grow to {what} {count} operands, past its size budget "
+                      f"({MAX_OPERANDS}; matcalc.budget.MAX_OPERANDS)")
+
+
 def budgeted(what: str = "the derivation") -> Callable:
     """Decorator: the function gets a keyword `budget: float | None = None` and runs under it."""
     def deco(fn: Callable) -> Callable:

@@ -12,7 +12,7 @@ import weakref
 import zlib
 from typing import Iterator
 
-from .budget import tick
+from . import budget
 
 Dim = object  # int | str | tuple
 
@@ -64,7 +64,9 @@ def _stable_hash(op: str, attr, shape, args) -> int:
 def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     """The unique node `op(args; attr)` of the given shape (no simplification)."""
     args = tuple(args)
-    tick(1 + len(args))  # the work budget (matcalc.budget): a node asked for, its arguments read
+    if len(args) > budget.MAX_OPERANDS:
+        budget.too_many_operands(op, len(args))
+    budget.tick(1 + len(args))  # the work budget (matcalc.budget): a node asked for, its arguments read
     key = (op, tuple(map(id, args)), attr, shape)
     node = _TABLE.get(key)
     if node is not None:
@@ -190,7 +192,7 @@ def postorder(root: Node) -> list[Node]:
             continue
         if id(node) in seen:
             continue
-        tick()
+        budget.tick()
         seen.add(id(node))
         stack.append((node, True))
         for a in reversed(node.args):

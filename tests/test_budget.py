@@ -134,3 +134,10 @@ def test_hostile_where_chains_end_within_the_budget():
     assert time.perf_counter() - t0 < 6.0
     if d is not None:
         assert d.text
+
+
+def test_a_node_past_the_size_budget_is_a_budget_error():
+    """A where chain doubling a product per binding: 2**18 factors in one product."""
+    expr = "sum(t18) where " + "; ".join(["t1 = X@X"] + [f"t{i} = t{i-1}@t{i-1}" for i in range(2, 19)])
+    with pytest.raises(matcalc.BudgetError, match="size budget"):
+        matcalc.parse(expr, budget=60)
