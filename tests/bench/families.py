@@ -157,9 +157,9 @@ def measure_one(spec, reps: int, limit: float) -> dict:
     return {"ms": best * 1e3, "nodes": len(nodes), "edges": sum(len(n.args) for n in nodes), "work": work}
 
 
-def slope(rows: list, lo: int = 8) -> float | None:
-    """Least-squares slope of log(time) against log(nodes) over the sizes >= lo."""
-    pts = [(math.log(r["nodes"]), math.log(r["ms"])) for n, r in rows if n >= lo and "ms" in r and r["ms"] > 0]
+def slope(rows: list, lo: int = 8, key: str = "ms") -> float | None:
+    """Least-squares slope of log(time) (or of another `key`) against log(nodes), sizes >= lo."""
+    pts = [(math.log(r["nodes"]), math.log(r[key])) for n, r in rows if n >= lo and r.get(key)]
     if len(pts) < 2:
         return None
     mx = sum(x for x, _ in pts) / len(pts)
@@ -226,8 +226,10 @@ def report(R, after: dict, quick: bool = False) -> dict:
                           r.get("work", "—"), sp))
         R.table(("size", "before ms", "after ms", "nodes", "edges", "work", "speed-up"), table)
         sb, sa = slope(before["families"].get(name, [])), slope(rows)
+        sw, se = slope(rows, key="work"), slope(rows, key="edges")
         R(f"slope of time against nodes: before {'—' if sb is None else f'{sb:.2f}'}, "
-          f"after {'—' if sa is None else f'{sa:.2f}'}")
+          f"after {'—' if sa is None else f'{sa:.2f}'}; after, of work units against nodes "
+          f"{'—' if sw is None else f'{sw:.2f}'}, of edges against nodes {'—' if se is None else f'{se:.2f}'}")
         R()
     get = lambda fam, n: next((r for m, r in after.get(fam, []) if m == n), {})  # noqa: E731
     targets = {}
