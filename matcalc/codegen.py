@@ -106,6 +106,8 @@ class CodeGen:
             return self.f(op, dims=self.dims(n.shape[1:] if _is_row(n.shape) else n.shape))
         if op == "K":
             return f"{self.helper('_commutation')}({self.dim(n.attr[0])}, {self.dim(n.attr[1])})"
+        if op == "tuple":  # several results (matcalc.grad), each piece computed once
+            return "(" + ", ".join(self._tuple_item(a) for a in n.args) + ("," if len(n.args) == 1 else "") + ")"
         if op == "add":
             return " + ".join(self.c(a) for a in n.args)
         if op == "mul":
@@ -149,6 +151,11 @@ class CodeGen:
             out = self.f("kron", a=a, b=b)
             return out if len(n.shape) == 2 and not _is_row(n.shape) else f"{out}.reshape(-1)"
         raise NotImplementedError(op)  # pragma: no cover - every operator is listed above
+
+    def _tuple_item(self, n: Node) -> str:
+        if n.op != "var" and not n.args:  # a constant (zeros, eye, ...) is a fresh array
+            return self.code[id(n)]
+        return self.code[id(n)] if len(n.shape) != 2 or n.shape[0] != 1 else f"{self.c(n)}.reshape(1, -1)"
 
     def as2d(self, n: Node) -> str:
         """The node's value as a 2-D array (vectors are 1-D in generated code)."""
@@ -384,9 +391,10 @@ def _is_row(shape: tuple) -> bool:
 
 def _params(d, var_shapes: dict) -> list[str]:
     """The generated function's parameters: the variables the expression is written with (even
-    those its simplified form drops: their sizes may be the derivative's), the variable, the upstream."""
+    those its simplified form drops: their sizes may be the derivative's), the variable(s), the upstream."""
     written = set(getattr(d.parsed.typer, "order", ())) | d.parsed.expr.vars
-    names = written | d.result.vars | {d.wrt} | ({d.upstream} if d.upstream else set())
+    names = (written | d.result.vars | set(getattr(d, "wrts", (d.wrt,)))
+             | ({d.upstream} if d.upstream else set()))
     return sorted(names & set(var_shapes))
 
 

@@ -209,6 +209,8 @@ def _exact_check(d, seed: int, order: tuple, clock: "_Clock") -> bool:
             continue
         if fact == "symmetric":
             env[name] = sp.Matrix(m.shape[0], m.shape[1], lambda i, j: m[min(i, j), max(i, j)])
+        elif fact == "sums_to_one" and m.shape[1] == 1:
+            env[name] = sp.Matrix(m.shape[0], 1, lambda i, j: m[i, 0] if i < m.shape[0] - 1 else 1 - sum(m[:-1, 0]))
         elif fact == "rows_sum_to_one":
             env[name] = sp.Matrix(m.shape[0], m.shape[1],
                                   lambda i, j: m[i, j] if j < m.shape[1] - 1 else 1 - sum(m[i, :m.shape[1] - 1]))
@@ -219,7 +221,7 @@ def _exact_check(d, seed: int, order: tuple, clock: "_Clock") -> bool:
         for s in ents:
             for sym in getattr(s, "free_symbols", {s}):
                 point.setdefault(sym, sp.Rational(rng.randint(1, 9), rng.randint(20, 40)) if
-                                 k in {n for f, n in getattr(d, "facts", []) if f == "rows_sum_to_one"}
+                                 k in {n for f, n in getattr(d, "facts", []) if f in ("rows_sum_to_one", "sums_to_one")}
                                  else sp.Rational(rng.randint(2, 9), rng.randint(2, 9)))
         if isinstance(m, sp.MatrixBase) and m.shape[0] == m.shape[1] and m.shape[0] > 1:
             for i in range(m.shape[0]):  # diagonally dominant: invertible, positive determinant

@@ -104,6 +104,9 @@ def sample_values(var_shapes: dict, root: Node, seed: int = 0, sizes: dict | Non
         for fact, who in facts:
             if who == name and fact == "symmetric" and v.ndim == 2:
                 v = (v + v.T) / 2
+            if who == name and fact == "sums_to_one" and v.ndim == 1:
+                v = np.abs(v) + 0.1
+                v = v / v.sum()
             if who == name and fact == "rows_sum_to_one" and v.ndim == 2:
                 v = np.abs(v) + 0.1
                 v = v / v.sum(axis=1, keepdims=True)
