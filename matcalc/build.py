@@ -148,6 +148,8 @@ class _Builder:
                 return S.mul(S.const(r.args[0].attr), S.ones(shape)) if r.args[0].attr != 0 else S.zeros(shape)
             a = self.build(r.args[0], env)
             return S.norm(a) if name == "norm2" else S.sum_(S.fn("abs", a))
+        if name == "unvec":
+            return S.unvec(self.build(r.args[0], env), *(self.t.final_dim(d) for d in r.dims))
         if name in ("eye", "zeros", "ones", "commutation"):
             dims = [self.t.final_dim(d) for d in r.dims]
             if name == "eye":

@@ -206,6 +206,9 @@ class CodeGen:
             return f"{self.helper('_logsumexp')}({x}, axis={n.attr})"
         if op == "vec":
             return self.f("vec", x=self.c(n.args[0]))
+        if op == "unvec":
+            out = self.f("freshape", x=self.c(n.args[0]), dims=self.dims(n.attr))
+            return out if len(n.shape) == 2 and n.shape[0] != 1 else f"{out}.reshape(-1)"
         if op == "kron":
             a, b = (self.as2d(y) for y in n.args)
             out = self.f("kron", a=a, b=b)
@@ -330,7 +333,7 @@ def _params(d, var_shapes: dict) -> list[str]:
 def _dims_in(root: Node) -> set[str]:
     out = set()
     for n in postorder(root):
-        for d in list(n.shape) + ([n.attr] if n.op in ("numel",) else list(n.attr) if n.op == "K" else []):
+        for d in list(n.shape) + ([n.attr] if n.op in ("numel",) else list(n.attr) if n.op in ("K", "unvec") else []):
             for f in dim_factors(d):
                 if isinstance(f, str):
                     out.add(f)

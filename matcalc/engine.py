@@ -66,6 +66,19 @@ def _lift(j: Node, src: tuple, dst: tuple) -> Node:
     return matmul(kron(eye(n), ones((m,))), j)
 
 
+def _kron_jacobian(e: Node, key: str, J) -> Node:
+    """vec(A ⊗ B) = (I_q ⊗ K(s, p) ⊗ I_r)(vec A ⊗ vec B) for A p×q, B r×s, and
+    vec A ⊗ vec B = (I_pq ⊗ vec B) vec A = (vec A ⊗ I_rs) vec B."""
+    a, b = e.args
+    if key in a.vars and key in b.vars:
+        raise InternalError("internal error: the differential is not linear")
+    (p, q), (r, s) = as_2d(a.shape), as_2d(b.shape)
+    perm = kron(kron(eye(q), commutation(s, p)), eye(r))
+    if key in a.vars:
+        return matmul(perm, kron(eye(numel(a.shape)), vec(b)), J(a))
+    return matmul(perm, kron(vec(a), eye(numel(b.shape))), J(b))
+
+
 def vec_jacobian(df: Node, seed: Node) -> Node:
     """J such that vec(df) = J vec(seed), for df linear in the differential `seed`."""
     memo: dict[int, Node] = {}
@@ -123,8 +136,10 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
             return matmul(kron(T(ones((n,))), eye(m)), J(x))
         if op == "tr":
             return matmul(T(vec(eye(e.args[0].shape[0]))), J(e.args[0]))
-        if op == "vec":
+        if op in ("vec", "unvec"):
             return J(e.args[0])
+        if op == "kron":
+            return _kron_jacobian(e, key, J)
         if op == "pow" and e.args[1].op == "const" and e.args[1].attr == 1:
             return J(e.args[0])
         raise InternalError(f"cannot read a Jacobian off a differential through {op}")

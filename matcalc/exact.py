@@ -125,6 +125,11 @@ def interpret(root: Node, env: dict, sizes: dict):
         elif op == "vec":
             m = a[0]
             v = sp.Matrix([m[i, j] for j in range(m.shape[1]) for i in range(m.shape[0])])
+        elif op == "unvec":
+            rows, cols = _size(n.attr[0], sizes), _size(n.attr[1], sizes)
+            v = sp.Matrix(rows, cols, lambda i, j, x=a[0]: x[j * rows + i])
+            v = v.T if rows == 1 and cols != 1 else v
+            v = _out(v, sh)
         elif op == "kron":
             x, y = (_as_matrix(z, w.shape, w.shape, sizes) for z, w in zip(a, n.args))
             v = sp.kronecker_product(x, y)

@@ -232,6 +232,9 @@ class TextPrinter(_Base):
     _print_vec = lambda self, n: self._call("vec", n.args[0])
     _print_kron = lambda self, n: self._call("kron", *n.args)
 
+    def _print_unvec(self, n):
+        return f"unvec({self.render(n.args[0])[0]}, {self.dim(n.attr[0])}, {self.dim(n.attr[1])})", PREC_ATOM
+
 
 def _transposes(n: Node) -> int:
     """How many transposes writing n takes (a product of mostly transposed factors counts one)."""
@@ -268,7 +271,7 @@ def dim_aliases(node: Node, var_shapes: dict, declared=()) -> dict[str, str]:
     for n in postorder(node):     # name every generated dimension a constant uses by a variable
         if n.op in ("eye", "ones", "zeros"):
             dims.update(f for d in n.shape for f in dim_factors(d) if isinstance(f, str))
-        if n.op == "K":
+        if n.op in ("K", "unvec"):
             dims.update(f for d in n.attr for f in dim_factors(d) if isinstance(f, str))
         if n.op == "numel":
             dims.update(f for f in dim_factors(n.attr) if isinstance(f, str))
@@ -482,6 +485,8 @@ def _latex_printer_class():
         _print_diag = lambda self, n: self._fcall("\\operatorname{diag}", n.args[0])
         _print_diagv = lambda self, n: self._fcall("\\operatorname{diag}", n.args[0])
         _print_vec = lambda self, n: self._fcall("\\operatorname{vec}", n.args[0])
+        _print_unvec = lambda self, n: self._fcall(
+            f"\\operatorname{{unvec}}_{{{self.dim(n.attr[0])} \\times {self.dim(n.attr[1])}}}", n.args[0])
 
         def _print_kron(self, n):
             return " \\otimes ".join(self.at(a, PREC_NEG) for a in n.args), PREC_MUL

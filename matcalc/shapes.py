@@ -26,7 +26,7 @@ FUNCTIONS.update({
     "logdet": (1, 1, False), "inv": (1, 1, False), "norm": (1, 1, False), "dot": (2, 2, False),
     "diag": (1, 1, False), "softmax": (1, 1, True), "logsumexp": (1, 1, True),
     "eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
-    "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False),
+    "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False), "unvec": (3, 3, False),
 })
 DIM_FUNCTIONS = frozenset({"eye", "zeros", "ones", "commutation"})
 #: matrixcalculus.org's functions that matcalc spells differently
@@ -59,7 +59,10 @@ class Unifier:
 
     def resolve(self, d):
         if isinstance(d, tuple):
-            fs = [self.resolve(f) for f in d[1:]]
+            fs = []
+            for f in d[1:]:  # flat: a factor bound to a product contributes its factors
+                f = self.resolve(f)
+                fs.extend(f[1:] if isinstance(f, tuple) else (f,))
             if all(isinstance(f, int) for f in fs):
                 k = 1
                 for f in fs:
@@ -69,11 +72,12 @@ class Unifier:
         return self.find(d)
 
     def unify(self, a, b) -> bool:
+        raw_a, raw_b = a, b
         a, b = self.resolve(a), self.resolve(b)
         if a is b or a == b:
             return True
         if isinstance(a, tuple) or isinstance(b, tuple):
-            return self._unify_products(a, b)
+            return self._unify_products(a, b) or self._unify_factorwise(raw_a, raw_b)
         if isinstance(a, DimVar) and not a.rigid:
             self.parent[a] = b
             return True
@@ -88,6 +92,17 @@ class Unifier:
             return True
         return False
 
+
+    def _unify_factorwise(self, a, b) -> bool:
+        """m·p = n·q with nothing to cancel: the factors in the order written (kron(A, X) square
+        when A and X are), if every pair can agree."""
+        if not (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)):
+            return False
+        pairs = [(self.resolve(x), self.resolve(y)) for x, y in zip(a[1:], b[1:])]
+        if not all(x == y or (isinstance(x, DimVar) and not x.rigid) or (isinstance(y, DimVar) and not y.rigid)
+                   for x, y in pairs):
+            return False
+        return all(self.unify(x, y) for x, y in pairs)
 
     def _unify_products(self, a, b) -> bool:
         """m·n = n·?: cancel the common factors, then the one factor left on each side must agree."""
@@ -114,6 +129,11 @@ class Unifier:
             return self.unify(fa[0], kb // ka)
         if len(fb) == 1 and not fa and isinstance(fb[0], DimVar) and ka % kb == 0:
             return self.unify(fb[0], ka // kb)
+        for one, k1, other, k2 in ((fa, ka, fb, kb), (fb, kb, fa, ka)):
+            # an unknown dimension is the product of the others: p = m·n (vec(X) against a vector)
+            if len(one) == 1 and k1 == 1 and isinstance(one[0], DimVar) and not one[0].rigid and other:
+                self.parent[one[0]] = ("*", *([k2] if k2 != 1 else []), *other)
+                return True
         return False
 
 
@@ -382,6 +402,8 @@ class Typer:
             if val not in (0, 1, -1):
                 raise ParseError(f"{name}(): axis must be 0 or 1\n{caret(self.text, *ax.span)}")
             r.axis = int(val) % 2
+        if name == "unvec":
+            return self.c_unvec(r, env)
         if name in DIM_FUNCTIONS:
             dims = tuple(self.dim_arg(a) for a in r.args)
             r.dims = dims
@@ -508,6 +530,17 @@ class Typer:
         if self.is_one(s[0]):
             return (s[1],)
         return (("*", s[0], s[1]),)
+
+    def c_unvec(self, r, env):
+        """unvec(v, m, n): the m×n matrix whose column-major vec is v (v has m·n entries)."""
+        s = self.type(r.args[0], env)
+        m, n = r.dims = tuple(self.dim_arg(a) for a in r.args[1:])
+        if len(s) != 1 or not self.unify(s[0], ("*", m, n)):
+            raise ShapeError(f"{self.src(r)}: unvec(v, m, n) takes a vector of m·n entries, but "
+                             f"{self.describe(r.args[0])}")
+        if self.is_one(m):
+            return (n,) if self.is_one(n) else (1, n)
+        return (m, n)
 
     def c_kron(self, r, shapes):
         (sa, sb) = shapes

@@ -728,7 +728,26 @@ def vec(a: Node) -> Node:
         return T(a)
     if a.op == "T" and len(a.args[0].shape) == 1:
         return a.args[0]
+    if a.op == "unvec":
+        return a.args[0]
     return make("vec", (a,), None, (shape_numel(a.shape),))
+
+
+def unvec(v: Node, m, n) -> Node:
+    """The m×n matrix whose column-major vectorisation is the vector v (the inverse of vec)."""
+    if n == 1 and m != 1:
+        shape = (m, 1)
+    elif m == 1:
+        return T(v) if n != 1 else v
+    else:
+        shape = (m, n)
+    if v.op == "vec" and v.args[0].shape == shape:
+        return v.args[0]
+    if is_zero(v):
+        return zeros(shape)
+    if v.op == "mul" and v.args[0].op == "const":
+        return mul(v.args[0], unvec(make("mul", v.args[1:], None, v.shape) if len(v.args) > 2 else v.args[1], m, n))
+    return make("unvec", (v,), (m, n), shape)
 
 
 def kron(a: Node, b: Node) -> Node:
@@ -758,6 +777,7 @@ _REBUILD = {
     "diag": lambda n, a: diag(a[0]), "diagv": lambda n, a: diag(a[0]),
     "softmax": lambda n, a: softmax(a[0], n.attr), "logsumexp": lambda n, a: logsumexp(a[0], n.attr),
     "vec": lambda n, a: vec(a[0]), "kron": lambda n, a: kron(*a),
+    "unvec": lambda n, a: unvec(a[0], *n.attr),
 }
 
 
