@@ -27,8 +27,9 @@ class Parsed:
     @property
     def text(self) -> str:
         """The (canonicalised) expression in the input language."""
-        from .render import to_text
-        return to_text(self.expr)
+        from .render import dim_aliases, to_text
+        declared = {x.name for shp in self.typer.declared.values() for x in shp if hasattr(x, "rigid")}
+        return to_text(self.expr, dim_alias=dim_aliases(self.expr, self.var_shapes, declared))
 
     @property
     def latex(self) -> str:
@@ -162,11 +163,15 @@ class _Builder:
         a = args[0]
         if name in S.ELEMENTWISE:
             return S.fn(name, a)
-        if name == "sum":
-            return S.sum_(a, r.axis)
-        if name == "mean":
+        if name in ("sum", "mean"):
+            out = S.sum_(a, r.axis, r.keepdims)
+            if name == "sum":
+                return out
             from .expr import numel
-            return S.div(S.sum_(a), S.numel(numel(a.shape)))
+            count = numel(a.shape) if r.axis is None or len(a.shape) < 2 else a.shape[r.axis]
+            return S.div(out, S.numel(count))
+        if name in ("len", "rows", "cols"):
+            return S.numel(self.t.final_dim(r.dims[0]))
         if name == "dot":
             return S.matmul(S.T(a), args[1])
         if name in ("softmax", "logsumexp"):

@@ -179,6 +179,8 @@ class CodeGen:
             return f"{self.c(base)} ** {self.c(e)}"
         if op == "matmul":
             return self.matmul(n.args)
+        if op == "T" and len(n.args[0].shape) == 2 and n.args[0].shape[1] == 1 and n.args[0].shape[0] != 1:
+            return f"{self.c(n.args[0])}.reshape(-1)"  # an m×1 column's transpose: a row, 1-D here
         if op == "T":
             return self.f("T", x=self.c(n.args[0])) if len(n.args[0].shape) == 2 and n.args[0].shape[0] != 1 else self.code[id(n.args[0])]
         if op == "fn":
@@ -187,6 +189,8 @@ class CodeGen:
             return self.b["fn"][n.attr].format(ns=self.b["ns"], x=self.code[id(n.args[0])])
         x = self.code[id(n.args[0])] if n.args else ""
         if op == "sum":
+            if len(n.shape) == 2:  # the row sums kept as an m×1 column
+                return self.f("sum_keep", x=x, axis=n.attr)
             return self.f("sum", x=x) if n.attr is None else self.f("sum_axis", x=x, axis=n.attr)
         if op == "tr":
             return self.f("trace", x=x)
@@ -267,6 +271,10 @@ class CodeGen:
                 acc = self.f("tmatmul", a=self.c(acc_node.args[0]), b=self.c(f))
             elif len(acc_shape) == 1 and len(f.shape) == 2 and f.shape[0] == 1:
                 acc = self.f("outer", a=acc, b=self.code[id(f)])
+            elif acc_shape[-1] == 1 and len(f.shape) == 2 and f.shape[0] == 1:  # an m×1 column times a row
+                acc = self.f("outer", a=f"({acc}).reshape(-1)", b=self.code[id(f)])
+            elif one_d and len(f.shape) == 2 and f.shape[1] == 1:  # a row times an m×1 column: a number
+                acc = f"({acc}) @ {self.c(f)}.reshape(-1)"
             else:
                 acc = f"({acc}) @ {self.c(f)}" if acc_node is None else f"{self.c(acc_node)} @ {self.c(f)}"
             acc_node = None

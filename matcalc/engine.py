@@ -61,8 +61,10 @@ def _lift(j: Node, src: tuple, dst: tuple) -> Node:
         return j
     if src == ():
         return matmul(vec(ones(dst)), j)
-    # a vector (or row) broadcast over the rows of an m×n matrix: vec(1 vᵀ) = (I_n ⊗ 1_m) v
     m, n = dst
+    if len(src) == 2 and src[1] == 1:  # an m×1 column over the columns: vec(c 1ᵀ) = (1_n ⊗ I_m) c
+        return matmul(kron(ones((n,)), eye(m)), j)
+    # a vector (or row) broadcast over the rows of an m×n matrix: vec(1 vᵀ) = (I_n ⊗ 1_m) v
     return matmul(kron(eye(n), ones((m,))), j)
 
 

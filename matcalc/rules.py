@@ -144,7 +144,7 @@ JVP = {
     "matmul":    lambda n, ds: add(*[matmul(*n.args[:i], d, *n.args[i + 1:]) for i, d in enumerate(ds) if d is not None]),
     "T":         lambda n, ds: T(ds[0]),
     "fn":        lambda n, ds: mul(DERIV[n.attr](n.args[0]), ds[0]),
-    "sum":       lambda n, ds: sum_(ds[0], n.attr),
+    "sum":       lambda n, ds: sum_(ds[0], n.attr, keepdims=len(n.shape) == 2),
     "tr":        lambda n, ds: tr(ds[0]),
     "det":       lambda n, ds: mul(n, tr(matmul(inv(n.args[0]), ds[0]))),
     "logdet":    lambda n, ds: tr(matmul(inv(n.args[0]), ds[0])),

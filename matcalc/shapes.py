@@ -22,7 +22,7 @@ DIM_POOL = ["m", "n", "p", "q", "r", "s", "t", "u", "v", "k", "l", "a", "b", "c"
 #: name -> (min args, max args, takes axis)
 FUNCTIONS = {name: (1, 1, False) for name in ELEMENTWISE}
 FUNCTIONS.update({
-    "sum": (1, 1, True), "mean": (1, 1, False), "tr": (1, 1, False), "det": (1, 1, False),
+    "sum": (1, 1, True), "mean": (1, 1, True), "len": (1, 1, False), "rows": (1, 1, False), "cols": (1, 1, False), "tr": (1, 1, False), "det": (1, 1, False),
     "logdet": (1, 1, False), "inv": (1, 1, False), "norm": (1, 1, False), "dot": (2, 2, False),
     "diag": (1, 1, False), "softmax": (1, 1, True), "logsumexp": (1, 1, True),
     "eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
@@ -286,20 +286,31 @@ class Typer:
             return sb
         if sb == ():
             return sa
-        if len(sa) == len(sb):
-            if len(sa) == 2 and self.is_one(sa[0]) != self.is_one(sb[0]):  # a row over a matrix
-                if self.unify(sa[1], sb[1]):
-                    return sb if self.is_one(sa[0]) else sa
-            elif all(self.unify(x, y) for x, y in zip(sa, sb)):
+        if len(sa) == len(sb) == 2:  # numpy's rule per axis: a 1×n row or an m×1 column broadcasts
+            out = []
+            for x, y in zip(sa, sb):
+                if self.is_one(x) != self.is_one(y):
+                    out.append(y if self.is_one(x) else x)
+                elif self.unify(x, y):
+                    out.append(x)
+                else:
+                    break
+            else:
+                return tuple(out)
+        elif len(sa) == len(sb):
+            if all(self.unify(x, y) for x, y in zip(sa, sb)):
                 return sa
-        elif len(sa) == 1 and len(sb) == 2 and not self.is_one(sb[0]):
+        elif len(sa) == 1 and len(sb) == 2 and not self.is_one(sb[0]) and not self.is_one(sb[1]):
             if self.unify(sa[0], sb[1]):
                 return sb
-        elif len(sb) == 1 and len(sa) == 2 and not self.is_one(sa[0]):
+        elif len(sb) == 1 and len(sa) == 2 and not self.is_one(sa[0]) and not self.is_one(sa[1]):
             if self.unify(sb[0], sa[1]):
                 return sa
         hint = ""
-        if {len(sa), len(sb)} == {1, 2}:
+        if {len(sa), len(sb)} == {1, 2} and (self.is_one(sa[-1]) or self.is_one(sb[-1])):
+            hint = (" (a vector is a column in matcalc: it does not broadcast against an m×1 column; "
+                    "write it as a row with .T for numpy's outer broadcast)")
+        elif {len(sa), len(sb)} == {1, 2}:
             hint = " (a vector broadcasts over the rows of a matrix: its length must match the number of columns)"
         raise ShapeError(f"{self.src(r)}: {self.describe(a)} but {self.describe(b)}; "
                          f"they do not fit for '{sym}'{hint}")
@@ -393,8 +404,9 @@ class Typer:
             raise ParseError(f"{name}() takes {want} argument{'s' if hi > 1 else ''}, "
                              f"{len(r.args)} given\n{caret(self.text, *r.span)}")
         for k in r.kwargs:
-            if k != "axis" or not takes_axis:
+            if not (k == "axis" and takes_axis) and not (k == "keepdims" and name in ("sum", "mean")):
                 raise ParseError(f"{name}() has no keyword '{k}'\n{caret(self.text, *r.span)}")
+        r.keepdims = self.keepdims_arg(r, name)
         r.axis = None
         if "axis" in r.kwargs:
             ax = r.kwargs["axis"]
@@ -430,6 +442,19 @@ class Typer:
             r.attr = "tr"
             return self.c_tr(r, [s])
         return ()
+
+    def keepdims_arg(self, r: Raw, name: str) -> bool:
+        kd = r.kwargs.get("keepdims")
+        if kd is None:
+            return False
+        val = {"True": True, "False": False}.get(kd.attr) if kd.op == "var" else \
+            {1: True, 0: False}.get(kd.attr) if kd.op == "num" else None
+        if val is None:
+            raise ParseError(f"{name}(): keepdims must be True or False\n{caret(self.text, *kd.span)}")
+        if val and "axis" not in r.kwargs:
+            raise ParseError(f"{name}(): keepdims=True needs an axis (the sum of all entries is a "
+                             f"scalar)\n{caret(self.text, *kd.span)}")
+        return val
 
     def dim_arg(self, a: Raw):
         if a.op == "num":
@@ -470,10 +495,27 @@ class Typer:
             if r.axis == 1:
                 raise ShapeError(f"{self.src(r)}: {self.describe(r.args[0])}; a vector has no axis 1")
             return ()
+        if self.is_one(s[1 - r.axis]):  # the column sums of an m×1 column, the row sums of a row
+            return ()
+        if r.keepdims:
+            return (1, s[1]) if r.axis == 0 else (s[0], 1)
         return (s[1],) if r.axis == 0 else (s[0],)
 
-    def c_mean(self, r, shapes):
+    c_mean = c_sum
+
+    def c_len(self, r, shapes):
+        """len(x), rows(X), cols(X): a dimension as a scalar value."""
+        s, name = shapes[0], r.attr
+        if name == "len" and len(s) == 1:
+            r.dims = (s[0],)
+        elif name in ("rows", "cols") and len(s) == 2:
+            r.dims = (s[0] if name == "rows" else s[1],)
+        else:
+            raise ShapeError(f"{self.src(r)}: len() takes a vector, rows() and cols() a matrix, but "
+                             f"{self.describe(r.args[0])}")
         return ()
+
+    c_rows = c_cols = c_len
 
     def c_tr(self, r, shapes):
         self._need_square(r, shapes[0])

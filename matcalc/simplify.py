@@ -84,7 +84,7 @@ def commutation(m, n) -> Node:
 
 
 def is_zero(n: Node) -> bool:
-    return n.op == "zeros" or (n.op == "const" and n.attr == 0)
+    return n.op == "zeros" or (n.op == "const" and n.attr == 0) or (n.op == "T" and n.args[0].op == "zeros")
 
 
 def is_const(n: Node, v: float | None = None) -> bool:
@@ -140,15 +140,15 @@ def _merge_sums(pairs: list) -> list:
     groups: dict = {}
     for c, b in pairs:
         if b.op == "sum":
-            groups.setdefault((b.attr, b.args[0].shape), []).append((c, b))
+            groups.setdefault((b.attr, b.args[0].shape, b.shape), []).append((c, b))
     if all(len(g) < 2 for g in groups.values()):
         return pairs
     out = [(c, b) for c, b in pairs if b.op != "sum"]
-    for (axis, _), g in groups.items():
+    for (axis, _, shape), g in groups.items():
         if len(g) == 1:
             out.extend(g)
         else:
-            merged = sum_(add(*[_scale(c, b.args[0]) for c, b in g]), axis)
+            merged = sum_(add(*[_scale(c, b.args[0]) for c, b in g]), axis, keepdims=len(shape) == 2)
             out.append(_split_coef(merged))
     return out
 
@@ -166,9 +166,13 @@ def add(*terms: Node) -> Node:
         shape = s
     total = 0.0
     coefs: dict[int, list] = {}
+    spanned = any(t.shape == shape for t in flat)
     for t in flat:
         if is_zero(t):
             continue
+        c = _col_broadcast(t) if spanned and t.shape == shape else None
+        if c is not None and any(u is not t and u.shape == shape for u in flat):
+            t = c  # c 1ᵀ beside a term of the full shape: the m×1 column c broadcasts as it is
         if t.op == "const" or (t.op == "ones" and t.shape != shape):
             total += t.attr if t.op == "const" else 1.0
             continue
@@ -225,6 +229,8 @@ def bcast(t: Node, shape: tuple) -> Node:
         return matmul(ones((shape[0],)), T(t))
     if len(t.shape) == 2 and t.shape[0] == 1 and len(shape) == 2:
         return matmul(ones((shape[0],)), t)
+    if len(t.shape) == 2 and t.shape[1] == 1 and len(shape) == 2:  # an m×1 column over n columns: c 1ᵀ
+        return matmul(t, T(ones((shape[1],))))
     return mul(t, ones(shape))
 
 
@@ -238,6 +244,8 @@ def unbroadcast(g: Node, shape: tuple) -> Node:
         return sum_(g, 0)
     if len(shape) == 2 and shape[0] == 1 and len(g.shape) == 2:
         return T(sum_(g, 0))
+    if len(shape) == 2 and shape[1] == 1 and len(g.shape) == 2:
+        return sum_(g, 1, keepdims=True)
     _fail("unbroadcast", g)
 
 
@@ -249,12 +257,25 @@ def _base_exp(f: Node) -> tuple[Node, float]:
     return f, 1.0
 
 
+def _col_broadcast(t: Node):
+    """a c if t is a (c 1ᵀ) with a a scalar factor and c an m×1 column, else None."""
+    scal = [f for f in t.args if f.shape == ()] if t.op == "mul" else []
+    rest = [f for f in t.args if f.shape != ()] if t.op == "mul" else [t]
+    c = _row_broadcast(rest[0]) if len(rest) == 1 else None
+    if c is None or len(c.shape) != 2:
+        return None
+    return mul(*scal, c)
+
+
 def _row_broadcast(f: Node):
     """v if f is ones(m) @ v.T (v broadcast over m rows), else None."""
     if f.op == "matmul" and len(f.args) == 2 and f.args[0].op == "ones" and len(f.args[0].shape) == 1:
         r = f.args[1]
         if len(r.shape) == 2 and r.shape[0] == 1:
-            return T(r)
+            return vec(r)  # the row's entries as a vector (r may be the transpose of an m×1 column)
+    if f.op == "matmul" and len(f.args) == 2 and is_ones(f.args[1]) and len(f.args[1].shape) == 2 \
+            and len(f.args[0].shape) == 2 and f.args[0].shape[1] == 1:
+        return f.args[0]  # c 1ᵀ: an m×1 column repeated over the columns broadcasts as it is
     return None
 
 
@@ -309,7 +330,7 @@ def mul(*factors: Node) -> Node:
                     others[i], others[j] = fn("sigmoid", g.args[0]), None
                     break
     others = [f for f in others if f is not None]
-    for i, f in enumerate(others):  # ones(m) @ v.T (v over rows) is v where another factor spans the shape
+    for i, f in enumerate(others):  # ones(m) @ v.T (v over rows), c @ ones(n).T: v, c where another factor spans
         v = _row_broadcast(f)
         if v is not None and rest_shape(i) == shape:
             others[i] = v
@@ -526,6 +547,8 @@ def T(a: Node) -> Node:
         return a
     if op == "T":
         return a.args[0]
+    if op in ("zeros", "ones") and len(a.shape) == 2 and a.shape[1] == 1:
+        return make("T", (a,), None, transpose_shape(a.shape))  # its transpose is the m×1 again
     if op == "zeros":
         return zeros(transpose_shape(a.shape))
     if op == "ones" and len(a.shape) == 2:
@@ -594,15 +617,77 @@ def _one_plus_exp(a: Node):
     return None
 
 
-def sum_(a: Node, axis: int | None = None) -> Node:
-    """Sum of all entries (axis None), column sums (axis 0) or row sums (axis 1)."""
+def _broadcast_count(src: tuple, dst: tuple):
+    """How many times each entry of a value of shape src appears in it broadcast to dst."""
+    if src == ():
+        return shape_numel(dst)
+    if len(src) == 1 or src[0] == 1:
+        return dst[0] if len(dst) == 2 else 1
+    return dst[1] if src[1] == 1 else 1
+
+
+def _sum_of_sum(a: Node, axis) -> Node | None:
+    """Linearity over the broadcast terms of a sum: sum(X + c) = sum(X) + (count) sum(c), so that
+    sum(x − mean(x)) folds to 0; None when no term is broadcast along the summed axes."""
+    def constant_along(t):
+        return t.shape == () or (axis is None and t.shape != a.shape) or \
+            (axis == 0 and (len(t.shape) == 1 or t.shape[0] == 1)) or (axis == 1 and len(t.shape) == 2 and t.shape[1] == 1)
+    def scaled_along(t):  # c ⊙ Y with c constant along the axis: its sum is c ⊙ sum(Y) (may fold)
+        return axis is not None and t.op == "mul" and _sum_of_product(t, axis) is not None
+    spread = [t for t in a.args if constant_along(t)]
+    scaled = [t for t in a.args if not constant_along(t) and scaled_along(t)]
+    if not spread and not scaled or len(spread) == len(a.args) and axis is not None:
+        return None
+    rest = [t for t in a.args if not constant_along(t) and not scaled_along(t)]
+    out_shape = () if axis is None else ((a.shape[1],) if axis == 0 else (a.shape[0],))
+    parts = ([sum_(add(*rest), axis)] if rest else []) + [sum_(t, axis) for t in scaled]
+    for t in spread:
+        if axis is None:
+            parts.append(mul(numel(_broadcast_count(t.shape, a.shape)), sum_(t)))
+        else:
+            k = numel(a.shape[axis])
+            parts.append(bcast(mul(k, t if t.shape == () else vec(t) if axis == 1 else T(t) if len(t.shape) == 2 else t), out_shape))
+    return add(*parts)
+
+
+def _sum_of_product(a: Node, axis: int) -> Node | None:
+    """Factors constant along the summed axis come out: sum(c ⊙ Y, axis=1) = c ⊙ sum(Y, axis=1)
+    for an m×1 column c (a row or vector for axis 0); None when there is none."""
+    def constant_along(f):
+        return f.shape == () or f.shape != a.shape and (
+            (axis == 0 and (len(f.shape) == 1 or f.shape[0] == 1)) or (axis == 1 and len(f.shape) == 2 and f.shape[1] == 1))
+    out = [f for f in a.args if constant_along(f)]
+    rest = [f for f in a.args if not constant_along(f)]
+    if not out or not any(f.shape == a.shape for f in rest):
+        return None
+    return mul(*[vec(f) for f in out], sum_(mul(*rest), axis))
+
+
+def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """Sum of all entries (axis None), column sums (axis 0) or row sums (axis 1); with keepdims
+    the column sums are a 1×n row and the row sums an m×1 column."""
     if a.shape == ():
         return a
+    if keepdims and axis is not None and len(a.shape) == 2 and a.shape[1 - axis] != 1:
+        out = sum_(a, axis)
+        return T(out) if axis == 0 else unvec(out, a.shape[0], 1)
+    if axis is not None and len(a.shape) == 2 and a.shape[1 - axis] == 1:
+        axis = None  # the column sums of an m×1 column, the row sums of a row: one number
+    if axis == 1 and len(a.shape) == 2 and a.shape[1] == 1:
+        return vec(a)
+    if a.op == "add" and len(a.shape) == 2 or (a.op == "add" and axis is None):
+        folded = _sum_of_sum(a, axis)
+        if folded is not None:
+            return folded
+    if a.op == "mul" and axis is not None and len(a.shape) == 2:
+        out = _sum_of_product(a, axis)
+        if out is not None:
+            return out
     if len(a.shape) == 1 or (len(a.shape) == 2 and a.shape[0] == 1 and axis == 0):
         if axis == 1:
             _fail("sum axis=1", a)
         if len(a.shape) == 2:  # column sums of a row are the row itself
-            return T(a)
+            return vec(a)
         axis = None
     if axis is None:
         if is_zero(a):
@@ -630,8 +715,10 @@ def sum_(a: Node, axis: int | None = None) -> Node:
         return mul(a.args[0], sum_(make("mul", a.args[1:], None, a.shape) if len(a.args) > 2 else a.args[1], axis))
     if a.op == "ones":
         return mul(numel(m if axis == 0 else n), ones(out_shape))
-    if axis == 0 and _row_broadcast(a) is not None:
-        return mul(numel(m), _row_broadcast(a))  # a vector repeated down m rows, summed over them
+    v = _row_broadcast(a)
+    if v is not None and (axis == 0) == (len(v.shape) == 1):
+        # a vector repeated down m rows (an m×1 column across n columns), summed over them
+        return mul(numel(m if axis == 0 else n), vec(v))
     return make("sum", (a,), axis, out_shape)
 
 
@@ -724,12 +811,15 @@ def vec(a: Node) -> Node:
     """The column-major vectorisation of a matrix (a vector or scalar unchanged)."""
     if a.shape == () or len(a.shape) == 1:
         return a
-    if a.shape[0] == 1:
-        return T(a)
+    if a.shape[0] == 1:  # a row: its entries (the transpose of an m×1 column is one too)
+        t = T(a)
+        return t if len(t.shape) == 1 else vec(t)
     if a.op == "T" and len(a.args[0].shape) == 1:
         return a.args[0]
     if a.op == "unvec":
         return a.args[0]
+    if a.shape[1] == 1:
+        return _as_vector(a, {})
     return make("vec", (a,), None, (shape_numel(a.shape),))
 
 
@@ -743,11 +833,65 @@ def unvec(v: Node, m, n) -> Node:
         shape = (m, n)
     if v.op == "vec" and v.args[0].shape == shape:
         return v.args[0]
+    if shape[1] == 1:
+        return _as_column(v, m, {})
     if is_zero(v):
         return zeros(shape)
     if v.op == "mul" and v.args[0].op == "const":
         return mul(v.args[0], unvec(make("mul", v.args[1:], None, v.shape) if len(v.args) > 2 else v.args[1], m, n))
     return make("unvec", (v,), (m, n), shape)
+
+
+def _as_column(v: Node, m, memo: dict) -> Node:
+    """The m-vector v as an m×1 column, pushed through element-wise operations to its leaves:
+    row sums become sum(…, axis=1, keepdims=True), vec(c) becomes c."""
+    got = memo.get(id(v))
+    if got is not None:
+        return got
+    if v.shape == ():
+        out = v
+    elif v.op == "sum" and v.attr == 1:
+        out = make("sum", v.args, 1, (m, 1))
+    elif v.op == "vec" and v.args[0].shape == (m, 1):
+        out = v.args[0]
+    elif v.op in ("mul", "add"):
+        out = (mul if v.op == "mul" else add)(*[_as_column(a, m, memo) for a in v.args])
+    elif v.op == "pow" and v.args[1].shape == ():
+        out = pow_(_as_column(v.args[0], m, memo), v.args[1])
+    elif v.op == "fn":
+        out = fn(v.attr, _as_column(v.args[0], m, memo))
+    elif is_zero(v) or v.op == "ones":
+        out = (zeros if is_zero(v) else ones)((m, 1))
+    else:
+        out = make("unvec", (v,), (m, 1), (m, 1))
+    memo[id(v)] = out
+    return out
+
+
+def _as_vector(c: Node, memo: dict) -> Node:
+    """The entries of an m×1 column c as an m-vector, pushed through element-wise operations
+    (the inverse of `_as_column`)."""
+    got = memo.get(id(c))
+    if got is not None:
+        return got
+    if len(c.shape) < 2:
+        out = c
+    elif c.op == "sum":
+        out = sum_(c.args[0], c.attr)
+    elif c.op == "unvec":
+        out = c.args[0]
+    elif c.op in ("mul", "add"):
+        out = (mul if c.op == "mul" else add)(*[_as_vector(a, memo) for a in c.args])
+    elif c.op == "pow" and c.args[1].shape == ():
+        out = pow_(_as_vector(c.args[0], memo), c.args[1])
+    elif c.op == "fn":
+        out = fn(c.attr, _as_vector(c.args[0], memo))
+    elif is_zero(c) or c.op == "ones":
+        out = (zeros if is_zero(c) else ones)((c.shape[0],))
+    else:
+        out = make("vec", (c,), None, (c.shape[0],))
+    memo[id(c)] = out
+    return out
 
 
 def kron(a: Node, b: Node) -> Node:
