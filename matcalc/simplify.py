@@ -632,8 +632,9 @@ def _sum_of_sum(a: Node, axis) -> Node | None:
     def constant_along(t):
         return t.shape == () or (axis is None and t.shape != a.shape) or \
             (axis == 0 and (len(t.shape) == 1 or t.shape[0] == 1)) or (axis == 1 and len(t.shape) == 2 and t.shape[1] == 1)
-    def scaled_along(t):  # c ⊙ Y with c constant along the axis: its sum is c ⊙ sum(Y) (may fold)
-        return axis is not None and t.op == "mul" and _sum_of_product(t, axis) is not None
+    def scaled_along(t):  # c ⊙ Y with a column (row) c constant along the axis: c ⊙ sum(Y) (may fold)
+        return axis is not None and t.op == "mul" and \
+            any(f.shape != () and constant_along(f) for f in t.args) and _sum_of_product(t, axis) is not None
     spread = [t for t in a.args if constant_along(t)]
     scaled = [t for t in a.args if not constant_along(t) and scaled_along(t)]
     if not spread and not scaled or len(spread) == len(a.args) and axis is not None:
