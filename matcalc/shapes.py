@@ -163,6 +163,10 @@ class Typer:
             if d < 1:
                 raise ShapeError(f"shapes: {who} has a dimension {d}; dimensions are positive")
             return d
+        if isinstance(d, tuple) and len(d) > 1:  # a product of dimensions (the size of vec(X))
+            return ("*", *(self._dim(f, who) for f in d))
+        if isinstance(d, str) and "*" in d:
+            return self._dim(tuple(d.split("*")), who)
         if isinstance(d, str):
             d = d.strip()
             if d.isdigit():
