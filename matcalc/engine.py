@@ -11,7 +11,7 @@ from __future__ import annotations
 from .errors import InternalError
 from .expr import Node, as_2d, numel, postorder
 from .rules import JVP, VJP
-from .simplify import (T, add, bcast, commutation, diag, eye, kron, matmul, mul, ones, vec, zeros)
+from .simplify import (T, add, bcast, commutation, diag, eye, kron, matmul, mul, ones, unvec, vec, zeros)
 
 
 def reverse(f: Node, x: Node, g: Node) -> Node:
@@ -32,8 +32,16 @@ def reverse(f: Node, x: Node, g: Node) -> Node:
             raise InternalError(f"no derivative rule for {node.op}")
         for i, a in enumerate(node.args):
             if a.has(name):
-                adj.setdefault(id(a), []).append(rule(total, node, i))
+                adj.setdefault(id(a), []).append(_like(rule(total, node, i), a.shape))
     return zeros(x.shape)
+
+
+def _like(g: Node, shape: tuple) -> Node:
+    """An adjoint in its argument's shape: an m×1 column's adjoint may come out as an m-vector
+    (G @ b for A @ bᵀ) and is the same numbers, column-major."""
+    if g.shape != shape and len(shape) == 2 and shape[1] == 1 and g.shape == (shape[0],):
+        return unvec(g, shape[0], 1)
+    return g
 
 
 def forward(f: Node, seeds: dict[str, Node]) -> Node | None:
