@@ -289,8 +289,8 @@ CASES = [
       lambda v: np.sum(np.outer(v["b"], v["a"]) * v["Z"])),
     # ---- keepdims, m×1 broadcasting, mean by axis, dimensions as values (issue 13)
     C("keepdims-sum1", "sum(X, axis=1, keepdims=True)", "X", {"X": MN}, lambda v: np.sum(v["X"], axis=1, keepdims=True)),
-    C("keepdims-mean0", "mean(X, axis=0, keepdims=True)", "X", {"X": MN},
-      lambda v: np.mean(v["X"], axis=0, keepdims=True)),
+    C("keepdims-mean0", "X - mean(X, axis=0, keepdims=True)", "X", {"X": MN},
+      lambda v: v["X"] - np.mean(v["X"], axis=0, keepdims=True)),
     C("keepdims-centre", "X - mean(X, axis=1, keepdims=True)", "X", {"X": MN},
       lambda v: v["X"] - np.mean(v["X"], axis=1, keepdims=True)),
     C("keepdims-exp", "sum(exp(X - sum(X, axis=1, keepdims=True)) * W)", "X", {"X": MN, "W": MN},
