@@ -343,7 +343,23 @@ def to_text(node: Node, share: bool = True, dim_alias: dict | None = None) -> st
         inner.memo = {k: v for k, v in p.memo.items()}
         inner.memo.pop(id(s), None)
         defs.append(f"{names[id(s)]} = {inner.render(s)[0]}")
-    return body + " where " + "; ".join(defs)
+    defs = _referenced(body, defs)
+    return body + (" where " + "; ".join(defs) if defs else "")
+
+
+def _referenced(body: str, defs: list[str]) -> list[str]:
+    """The bindings the body uses, directly or through other bindings (a piece named once but
+    always written another way, such as 1 / t1 printed as a division, is dropped)."""
+    import re
+    rhs = {d.split(" = ", 1)[0]: d.split(" = ", 1)[1] for d in defs}
+    word = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    used, todo = set(), [body]
+    while todo:
+        for w in word.findall(todo.pop()):
+            if w in rhs and w not in used:
+                used.add(w)
+                todo.append(rhs[w])
+    return [d for d in defs if d.split(" = ", 1)[0] in used]
 
 
 # ----------------------------------------------------------------------------- LaTeX
