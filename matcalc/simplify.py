@@ -241,7 +241,8 @@ def unbroadcast(g: Node, shape: tuple) -> Node:
     if shape == ():
         return sum_(g)
     if len(shape) == 1 and len(g.shape) == 2:
-        return sum_(g, 0)
+        out = sum_(g, 0)  # of an m×1 g (a one-entry vector broadcast down a column): one number
+        return out if out.shape == shape else bcast(out, shape)
     if len(shape) == 2 and shape[0] == 1 and len(g.shape) == 2:
         return T(sum_(g, 0))
     if len(shape) == 2 and shape[1] == 1 and len(g.shape) == 2:
@@ -695,7 +696,7 @@ def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
             return const(0)
         if a.op == "ones":
             return numel(shape_numel(a.shape))
-        if a.op == "T":
+        if a.op in ("T", "unvec", "vec"):
             return sum_(a.args[0])
         if a.op == "mul" and a.args[0].shape == () and len(a.args) > 1:
             scal = [f for f in a.args if f.shape == ()]
