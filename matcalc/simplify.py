@@ -822,6 +822,8 @@ def vec(a: Node) -> Node:
         return a.args[0]
     if a.shape[1] == 1:
         return _as_vector(a, {})
+    if a.op == "mul" and a.args[0].op == "const":  # vec(c A) = c vec(A)
+        return mul(a.args[0], vec(make("mul", a.args[1:], None, a.shape) if len(a.args) > 2 else a.args[1]))
     return make("vec", (a,), None, (shape_numel(a.shape),))
 
 
