@@ -158,12 +158,9 @@ def add(*terms: Node) -> Node:
     flat: list[Node] = []
     for t in terms:
         flat.extend(t.args if t.op == "add" else (t,))
-    shape = ()
-    for t in flat:
-        s = broadcast_shape(shape, t.shape)
-        if s is None:
-            _fail("+", *flat)
-        shape = s
+    shape = _joint(flat)
+    if shape is None:
+        _fail("+", *flat)
     total = 0.0
     coefs: dict[int, list] = {}
     spanned = any(t.shape == shape for t in flat)
@@ -189,9 +186,9 @@ def add(*terms: Node) -> Node:
         return zeros(shape)
     if len(pairs) == 1:
         return bcast(_scale(*pairs[0]), shape)
-    kept = ()
-    for _, b in pairs:
-        kept = broadcast_shape(kept, b.shape)
+    kept = _joint([b for _, b in pairs])
+    if kept is None:  # an m×1 column and a vector are left: each broadcast to the sum's shape
+        return add(*[bcast(_scale(c, b), shape) for c, b in pairs])
     if kept != shape:  # the terms that carried the shape were zeros: broadcast what is left
         return bcast(add(*[_scale(c, b) for c, b in pairs]), shape)
     factored = _factor(pairs, shape)
@@ -209,6 +206,17 @@ def _term_key(t: Node) -> tuple:
     """Order of a sum's terms: positive before negative, products before leaves (X W + b)."""
     c, b = _split_coef(t)
     return (c < 0, _TERM_RANK.get(b.op, 1), sort_key(b))
+
+
+def _joint(nodes) -> tuple | None:
+    """The broadcast shape of several operands, whatever their order (full matrices first, so
+    that an m×1 column and a vector meet only through the matrix they both fit); None if none."""
+    shape = ()
+    for t in sorted(nodes, key=lambda t: (-len(t.shape), 1 in t.shape)):
+        shape = broadcast_shape(shape, t.shape)
+        if shape is None:
+            return None
+    return shape
 
 
 def neg(a: Node) -> Node:
@@ -285,12 +293,9 @@ def mul(*factors: Node) -> Node:
     flat: list[Node] = []
     for f in factors:
         flat.extend(f.args if f.op == "mul" else (f,))
-    shape = ()
-    for f in flat:
-        s = broadcast_shape(shape, f.shape)
-        if s is None:
-            _fail("*", *flat)
-        shape = s
+    shape = _joint(flat)
+    if shape is None:
+        _fail("*", *flat)
     coef = 1.0
     bases: dict[int, list] = {}
     for f in flat:
@@ -318,11 +323,7 @@ def mul(*factors: Node) -> Node:
             others.append(p)
 
     def rest_shape(skip):
-        s = ()
-        for j, g in enumerate(others):
-            if j != skip and g is not None:
-                s = broadcast_shape(s, g.shape)
-        return s
+        return _joint([g for j, g in enumerate(others) if j != skip and g is not None])
 
     for i, f in enumerate(others):  # exp(z) * sigmoid(-z) = sigmoid(z)
         if f.op == "fn" and f.attr == "sigmoid":
@@ -425,9 +426,7 @@ def matmul(*factors: Node) -> Node:
             scalars.append(f)
         elif f.op == "mul" and any(g.shape == () for g in f.args):
             inner = [g for g in f.args if g.shape != ()]
-            s = ()
-            for g in inner:
-                s = broadcast_shape(s, g.shape)
+            s = _joint(inner)
             if s == f.shape:
                 scalars.extend(g for g in f.args if g.shape == ())
                 chain.append(inner[0] if len(inner) == 1 else make("mul", tuple(inner), None, s))
@@ -701,9 +700,7 @@ def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
         if a.op == "mul" and a.args[0].shape == () and len(a.args) > 1:
             scal = [f for f in a.args if f.shape == ()]
             rest = [f for f in a.args if f.shape != ()]
-            s = ()
-            for g in rest:
-                s = broadcast_shape(s, g.shape)
+            s = _joint(rest)
             if s == a.shape:
                 return mul(*scal, sum_(rest[0] if len(rest) == 1 else make("mul", tuple(rest), None, s)))
         return make("sum", (a,), None, ())
