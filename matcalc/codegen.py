@@ -211,6 +211,8 @@ class CodeGen:
         if op == "vec":
             return self.f("vec", x=self.c(n.args[0]))
         if op == "unvec":
+            if self.backend == "torch":
+                self.helper("_freshape")
             out = self.f("freshape", x=self.c(n.args[0]), dims=self.dims(n.attr))
             return out if len(n.shape) == 2 and n.shape[0] != 1 else f"{out}.reshape(-1)"
         if op == "kron":
