@@ -626,39 +626,47 @@ def _broadcast_count(src: tuple, dst: tuple):
     return dst[1] if src[1] == 1 else 1
 
 
+def _constant_along(t: Node, shape: tuple, axis) -> bool:
+    """t (an operand broadcast to `shape`) takes one value along the summed axis (all axes: None)."""
+    if t.shape == ():
+        return True
+    if axis is None:
+        return t.shape != shape
+    if axis == 0:
+        return len(t.shape) == 1 or t.shape[0] == 1
+    return len(t.shape) == 2 and t.shape[1] == 1 and t.shape != shape
+
+
+def _scaled_along(t: Node, axis: int) -> bool:
+    """t is c ⊙ Y with a column (row) c constant along the axis and Y of t's shape."""
+    return t.op == "mul" and any(f.shape != () and _constant_along(f, t.shape, axis) for f in t.args) and \
+        any(f.shape == t.shape for f in t.args)
+
+
 def _sum_of_sum(a: Node, axis) -> Node | None:
-    """Linearity over the broadcast terms of a sum: sum(X + c) = sum(X) + (count) sum(c), so that
-    sum(x − mean(x)) folds to 0; None when no term is broadcast along the summed axes."""
-    def constant_along(t):
-        return t.shape == () or (axis is None and t.shape != a.shape) or \
-            (axis == 0 and (len(t.shape) == 1 or t.shape[0] == 1)) or (axis == 1 and len(t.shape) == 2 and t.shape[1] == 1)
-    def scaled_along(t):  # c ⊙ Y with a column (row) c constant along the axis: c ⊙ sum(Y) (may fold)
-        return axis is not None and t.op == "mul" and \
-            any(f.shape != () and constant_along(f) for f in t.args) and _sum_of_product(t, axis) is not None
-    spread = [t for t in a.args if constant_along(t)]
-    scaled = [t for t in a.args if not constant_along(t) and scaled_along(t)]
+    """Linearity over the broadcast terms of a sum: sum(X + c) = sum(X) + (count) sum(c), and
+    sum(Y + c ⊙ Z, axis) = sum(Y, axis) + c ⊙ sum(Z, axis), so that sum(x − mean(x)) folds to 0;
+    None when no term is broadcast along (or scaled by a factor constant along) the summed axes."""
+    spread = [t for t in a.args if _constant_along(t, a.shape, axis)]
+    scaled = [t for t in a.args if axis is not None and t not in spread and _scaled_along(t, axis)]
     if not spread and not scaled or len(spread) == len(a.args) and axis is not None:
         return None
-    rest = [t for t in a.args if not constant_along(t) and not scaled_along(t)]
+    rest = [t for t in a.args if t not in spread and t not in scaled]
     out_shape = () if axis is None else ((a.shape[1],) if axis == 0 else (a.shape[0],))
     parts = ([sum_(add(*rest), axis)] if rest else []) + [sum_(t, axis) for t in scaled]
     for t in spread:
         if axis is None:
             parts.append(mul(numel(_broadcast_count(t.shape, a.shape)), sum_(t)))
         else:
-            k = numel(a.shape[axis])
-            parts.append(bcast(mul(k, t if t.shape == () else vec(t) if axis == 1 else T(t) if len(t.shape) == 2 else t), out_shape))
+            parts.append(bcast(mul(numel(a.shape[axis]), vec(t)), out_shape))
     return add(*parts)
 
 
 def _sum_of_product(a: Node, axis: int) -> Node | None:
     """Factors constant along the summed axis come out: sum(c ⊙ Y, axis=1) = c ⊙ sum(Y, axis=1)
     for an m×1 column c (a row or vector for axis 0); None when there is none."""
-    def constant_along(f):
-        return f.shape == () or f.shape != a.shape and (
-            (axis == 0 and (len(f.shape) == 1 or f.shape[0] == 1)) or (axis == 1 and len(f.shape) == 2 and f.shape[1] == 1))
-    out = [f for f in a.args if constant_along(f)]
-    rest = [f for f in a.args if not constant_along(f)]
+    out = [f for f in a.args if _constant_along(f, a.shape, axis)]
+    rest = [f for f in a.args if not _constant_along(f, a.shape, axis)]
     if not out or not any(f.shape == a.shape for f in rest):
         return None
     return mul(*[vec(f) for f in out], sum_(mul(*rest), axis))
