@@ -267,3 +267,22 @@ def test_results_differentiate_again_property(p):
     ref = _fd(d.text, values, wrt, SHAPES)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6 * max(1.0, float(np.max(np.abs(ref)))),
                                err_msg=f"d/d{wrt} of {d.text}")
+
+
+@pytest.mark.parametrize("expr,wrt", [
+    # an m×1 column and a vector meet only through the matrix both broadcast against
+    ("sum((a - ones(n, m) + sum(Z, axis=1, keepdims=True) + sum(Z, axis=0, keepdims=True)).T @ eye(n))", "Z"),
+    ("sum((X + x.T + c - X) ** 2)", "c"),
+    ("sum(X - mean(X, axis=0, keepdims=True) * sum(X, axis=1, keepdims=True))", "X"),
+])
+def test_broadcast_order_independent(expr, wrt):
+    shapes = {"c": ("m", 1)} if "c" in expr else None
+    d = matcalc.diff(expr, wrt, shapes=shapes)
+    assert d.check().ok
+
+
+def test_hessian_through_keepdims():
+    h = matcalc.hessian("sum((X - mean(X, axis=1, keepdims=True)) ** 2)", "X")
+    assert h.check().ok
+    assert matcalc.diff("sum((X - mean(X, axis=1, keepdims=True)) ** 2)", "X").text == \
+        "2 * (X - mean(X, axis=1, keepdims=True))"
