@@ -40,6 +40,8 @@ def _as_matrix(v, node_shape, target_shape, sizes) -> sp.Matrix:
         return sp.Matrix(r, c, lambda i, j: v[j, 0])
     if v.shape == (1, c) and r != 1:
         return sp.Matrix(r, c, lambda i, j: v[0, j])
+    if v.shape == (r, 1) and c != 1:  # an m×1 column over the columns
+        return sp.Matrix(r, c, lambda i, j: v[i, 0])
     return v
 
 
