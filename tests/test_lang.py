@@ -165,6 +165,8 @@ def test_layer_norm_gradient_is_the_textbook_form():
     """(G − mean G − x̂ mean(G ⊙ x̂)) / σ: the centred sums fold to zero (no 400-character form)."""
     d = matcalc.vjp(LN, "X", upstream="G")
     assert "mean(G, axis=1, keepdims=True)" in d.text and len(d.text) < 400
+    names = [b.split(" = ")[0] for b in d.text.split(" where ")[1].split("; ")]
+    assert all(s.count(n) >= 2 for n in names for s in [d.text]), "a where binding nothing uses"
     assert d.check().ok
 
 
