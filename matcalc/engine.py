@@ -12,7 +12,7 @@ from __future__ import annotations
 from .errors import InternalError
 from .expr import Node, as_2d, numel, postorder
 from .rules import JVP, VJP
-from .simplify import (T, add, bcast, commutation, diag, eye, kron, matmul, mul, ones, unvec, vec, zeros)
+from .simplify import (T, _joint, add, bcast, commutation, diag, eye, kron, matmul, mul, ones, unvec, vec, zeros)
 
 
 def reverse(f: Node, x: Node, g: Node) -> Node:
@@ -130,7 +130,10 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
                 raise InternalError("internal error: the differential is not linear")
             i = idx[0]
             x = e.args[i]
-            a = mul(*[f for j, f in enumerate(e.args) if j != i])
+            others = [f for j, f in enumerate(e.args) if j != i]
+            if _joint(others) is None:  # an m×1 column and a vector meet only through dX's shape
+                others = [bcast(f, e.shape) for f in others]
+            a = mul(*others)
             if a.shape == ():
                 return mul(a, _lift(J(x), x.shape, e.shape))
             if x.shape == ():
