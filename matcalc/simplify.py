@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from .errors import InternalError
-from .expr import (Node, as_2d, broadcast_shape, dim_mul, fmt_shape, make, numel as shape_numel,
+from .expr import (Node, as_2d, broadcast_shape, dim_mul, fmt_shape, make, numel as shape_numel, size,
                    sort_key, transpose_shape)
 
 
@@ -686,7 +686,7 @@ def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
         return vec(a)
     if a.op == "add" and len(a.shape) == 2 or (a.op == "add" and axis is None):
         folded = _sum_of_sum(a, axis)
-        if folded is not None:
+        if folded is not None and size(folded) <= size(a):  # only where terms cancel: keeps sharing
             return folded
     if a.op == "mul" and axis is not None and len(a.shape) == 2:
         out = _sum_of_product(a, axis)
