@@ -873,11 +873,13 @@ NOTEBOOKS["08_layer_norm"] = [
     md(r"""
     # 8. Layer normalisation: its gradient, its check, its generated code
 
-    Layer normalisation centres and scales every row of $X$ ($m$ examples × $n$ features):
-    $\hat X = (X - \mu 1^T) \oslash (\sigma 1^T)$ with the row means $\mu = \frac1n X 1$ and
-    $\sigma = \sqrt{\frac1n ((X - \mu 1^T)^{\odot 2}) 1 + \epsilon}$. In numpy (and in matcalc's
-    input language) the row statistics are written with `keepdims=True`: an $m\times 1$ column that
-    broadcasts over the columns.
+    The note *深度学习中的矩阵运算* (“Matrix operations in deep learning”: dot and matrix products,
+    element-wise operations, broadcasting, and their derivatives) differentiates through
+    broadcasting. Layer normalisation broadcasts row statistics: it centres and scales every row of
+    $X$ ($m$ examples × $n$ features), $\hat X = (X - \mu 1^T) \oslash (\sigma 1^T)$ with the row
+    means $\mu = \frac1n X 1$ and $\sigma = \sqrt{\frac1n ((X - \mu 1^T)^{\odot 2}) 1 + \epsilon}$.
+    In numpy (and in matcalc's input language) the row statistics are written with
+    `keepdims=True`: an $m\times 1$ column that broadcasts over the columns.
     """),
     SETUP,
     code("""
@@ -886,9 +888,10 @@ NOTEBOOKS["08_layer_norm"] = [
     m, n = 4, 5
     values = {"X": rng.standard_normal((m, n)), "epsilon": 1e-3,
               "g": rng.standard_normal(n), "b": rng.standard_normal(n), "G": rng.standard_normal((m, n))}
-    X = values["X"]
+    X, G = values["X"], values["G"]
     mu = X.mean(axis=1, keepdims=True)
-    Xhat = (X - mu) / np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True) + values["epsilon"])
+    sigma = np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True) + values["epsilon"])
+    Xhat = (X - mu) / sigma
     assert np.allclose(matcalc.evaluate(LN, values), Xhat)
     print(matcalc.parse("mean(X, axis=1, keepdims=True)").variable_shapes,
           matcalc.evaluate("mean(X, axis=1, keepdims=True)", values).shape)
@@ -907,12 +910,8 @@ NOTEBOOKS["08_layer_norm"] = [
     d
     """),
     code("""
-    check(d, numeric_derivative(f"sum(G * {LN})", "X", values), values)
-    sigma = np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True) + values["epsilon"])
-    G = values["G"]
     textbook = (G - G.mean(axis=1, keepdims=True) - Xhat * (G * Xhat).mean(axis=1, keepdims=True)) / sigma
-    assert np.allclose(d.evaluate(values), textbook)
-    print(d.check())
+    check(d, values, expected=textbook)
     """),
     md(r"""
     ## With a gain and a bias
@@ -922,18 +921,22 @@ NOTEBOOKS["08_layer_norm"] = [
     """),
     code("""
     layer = f"sum(G * ({LN} * g + b))"
-    for wrt in ["g", "b", "X"]:
-        dw = matcalc.diff(layer, wrt)
-        check(dw, numeric_derivative(layer, wrt, values), values)
-        print("   ", dw.check())
+    check(matcalc.diff(layer, "g"), values, expected=(G * Xhat).sum(axis=0))
+    check(matcalc.diff(layer, "b"), values, expected=G.sum(axis=0))
+    check(matcalc.diff(layer, "X"), values)
     """),
     md(r"""
-    ## The generated numpy code
+    ## Step by step, checked, and as code
 
-    `d.to_python()` writes a standalone function; `d.compile("numpy")` runs it. It computes the same
-    array as `d.evaluate`.
+    `d.steps_latex` writes the derivation out rule by rule, `d.check()` compares the result with
+    central finite differences, and `d.to_python()` is a standalone numpy function; `d.compile("numpy")`
+    runs it and computes the same array as `d.evaluate`.
     """),
     code("""
+    display(Math(d.steps_latex))
+    result = d.check()
+    assert result.ok, result
+    print(result)
     print(d.to_python())
     f = d.compile("numpy")
     assert np.allclose(f(X=X, epsilon=values["epsilon"], G=G), d.evaluate(values))
@@ -947,10 +950,11 @@ NOTEBOOKS["08_layer_norm"] = [
     code("""
     J = matcalc.diff(LN, "X")
     print(J.text)
-    check(J, numeric_derivative(LN, "X", values), values)
+    check(J, values)
     assert np.allclose(J.compile("numpy")(X=X, epsilon=values["epsilon"]), J.evaluate(values))
     """),
 ]
+
 
 # --------------------------------------------------------------------------------------------
 def build(name: str, cells: list) -> nbformat.NotebookNode:
