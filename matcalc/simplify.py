@@ -627,7 +627,7 @@ def kron(a: Node, b: Node) -> Node:
 _REBUILD = {
     "add": lambda n, a: add(*a), "mul": lambda n, a: mul(*a), "matmul": lambda n, a: matmul(*a),
     "pow": lambda n, a: pow_(*a), "T": lambda n, a: T(a[0]), "fn": lambda n, a: fn(n.attr, a[0]),
-    "sum": lambda n, a: sum_(a[0], n.attr), "tr": lambda n, a: tr(a[0]), "det": lambda n, a: det(a[0]),
+    "sum": lambda n, a: sum_(a[0], n.attr, len(n.shape) == 2), "tr": lambda n, a: tr(a[0]), "det": lambda n, a: det(a[0]),
     "logdet": lambda n, a: logdet(a[0]), "inv": lambda n, a: inv(a[0]), "norm": lambda n, a: norm(a[0]),
     "diag": lambda n, a: diag(a[0]), "diagv": lambda n, a: diag(a[0]),
     "softmax": lambda n, a: softmax(a[0], n.attr), "logsumexp": lambda n, a: logsumexp(a[0], n.attr),
