@@ -79,7 +79,7 @@ def make_rewrite(facts: list[tuple[str, str]], var_shapes: dict):
         if n.op == "sum" and n.args[0].op == "var" and n.args[0].attr in rows:
             m, _ = rows[n.args[0].attr]
             if n.attr == 1:
-                return S.ones((m,))
+                return S.ones(n.shape)  # (m,), or m×1 with keepdims
             if n.attr is None:
                 return S.numel(m)
         return None

@@ -31,9 +31,10 @@ class Parsed:
     def text(self) -> str:
         """The (canonicalised) expression in the input language."""
         from .budget import limit
-        from .render import to_text
+        from .render import dim_aliases, to_text
+        declared = {x.name for shp in self.typer.declared.values() for x in shp if hasattr(x, "rigid")}
         with limit(self.budget, "rendering the text"):
-            return to_text(self.expr)
+            return to_text(self.expr, dim_alias=dim_aliases(self.expr, self.var_shapes, declared))
 
     @property
     def latex(self) -> str:
@@ -168,6 +169,8 @@ class _Builder:
                 return S.mul(S.const(r.args[0].attr), S.ones(shape)) if r.args[0].attr != 0 else S.zeros(shape)
             a = self.build(r.args[0], env)
             return S.norm(a) if name == "norm2" else S.sum_(S.fn("abs", a))
+        if name == "unvec":
+            return S.unvec(self.build(r.args[0], env), *(self.t.final_dim(d) for d in r.dims))
         if name in ("eye", "zeros", "ones", "commutation"):
             dims = [self.t.final_dim(d) for d in r.dims]
             if name == "eye":
@@ -180,11 +183,15 @@ class _Builder:
         a = args[0]
         if name in S.ELEMENTWISE:
             return S.fn(name, a)
-        if name == "sum":
-            return S.sum_(a, r.axis)
-        if name == "mean":
+        if name in ("sum", "mean"):
+            out = S.sum_(a, r.axis, r.keepdims)
+            if name == "sum":
+                return out
             from .expr import numel
-            return S.div(S.sum_(a), S.numel(numel(a.shape)))
+            count = numel(a.shape) if r.axis is None or len(a.shape) < 2 else a.shape[r.axis]
+            return S.div(out, S.numel(count))
+        if name in ("len", "rows", "cols"):
+            return S.numel(self.t.final_dim(r.dims[0]))
         if name == "dot":
             return S.matmul(S.T(a), args[1])
         if name in ("softmax", "logsumexp"):

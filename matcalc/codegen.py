@@ -119,6 +119,8 @@ class CodeGen:
             return f"{self.c(base)} ** {self.c(e)}"
         if op == "matmul":
             return self.matmul(n.args)
+        if op == "T" and len(n.args[0].shape) == 2 and n.args[0].shape[1] == 1 and n.args[0].shape[0] != 1:
+            return f"{self.c(n.args[0])}.reshape(-1)"  # an m×1 column's transpose: a row, 1-D here
         if op == "T":
             return self.f("T", x=self.c(n.args[0])) if len(n.args[0].shape) == 2 and n.args[0].shape[0] != 1 else self.code[id(n.args[0])]
         if op == "fn":
@@ -127,6 +129,8 @@ class CodeGen:
             return self.b["fn"][n.attr].format(ns=self.b["ns"], x=self.code[id(n.args[0])])
         x = self.code[id(n.args[0])] if n.args else ""
         if op == "sum":
+            if len(n.shape) == 2:  # the row sums kept as an m×1 column
+                return self.f("sum_keep", x=x, axis=n.attr)
             return self.f("sum", x=x) if n.attr is None else self.f("sum_axis", x=x, axis=n.attr)
         if op == "tr":
             return self.f("trace", x=x)
@@ -146,6 +150,11 @@ class CodeGen:
             return f"{self.helper('_logsumexp')}({x}, axis={n.attr})"
         if op == "vec":
             return self.f("vec", x=self.c(n.args[0]))
+        if op == "unvec":
+            if self.backend == "torch":
+                self.helper("_freshape")
+            out = self.f("freshape", x=self.c(n.args[0]), dims=self.dims(n.attr))
+            return out if len(n.shape) == 2 and n.shape[0] != 1 else f"{out}.reshape(-1)"
         if op == "kron":
             a, b = (self.as2d(y) for y in n.args)
             out = self.f("kron", a=a, b=b)
@@ -249,6 +258,10 @@ class CodeGen:
             return f"{left} * {right}"
         if len(ls) == 1:  # a column times a row: the operands are 1-D in generated code
             return self.outer(left, right)
+        if _is_column(ls) and _is_row(rs):  # an m×1 matrix times a row (1-D here): an outer product
+            return self.outer(f"({left}).reshape(-1)", right)
+        if _is_row(ls) and _is_column(rs):  # a row (1-D here) times an m×1 matrix: a number
+            return f"({left}) @ {right}.reshape(-1)"
         if ln is not None and ln.op == "T" and len(ln.args[0].shape) == 2 and ln.args[0].shape[0] != 1:
             if len(rs) == 1:
                 return f"{right} @ {self.c(ln.args[0])}"   # Aᵀ x as x @ A: no transpose
@@ -389,6 +402,11 @@ def _is_row(shape: tuple) -> bool:
     return len(shape) == 2 and shape[0] == 1
 
 
+def _is_column(shape: tuple) -> bool:
+    """An m×1 matrix (keepdims): 2-D in generated code, unlike a vector."""
+    return len(shape) == 2 and shape[1] == 1 and shape[0] != 1
+
+
 def _params(d, var_shapes: dict) -> list[str]:
     """The generated function's parameters: the variables the expression is written with (even
     those its simplified form drops: their sizes may be the derivative's), the variable(s), the upstream."""
@@ -401,7 +419,7 @@ def _params(d, var_shapes: dict) -> list[str]:
 def _dims_in(root: Node) -> set[str]:
     out = set()
     for n in postorder(root):
-        for d in list(n.shape) + ([n.attr] if n.op in ("numel",) else list(n.attr) if n.op == "K" else []):
+        for d in list(n.shape) + ([n.attr] if n.op in ("numel",) else list(n.attr) if n.op in ("K", "unvec") else []):
             for f in dim_factors(d):
                 if isinstance(f, str):
                     out.add(f)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from .errors import InternalError
 from .expr import Node, as_2d, numel, postorder
 from .rules import JVP, VJP
-from .simplify import (T, add, bcast, commutation, diag, eye, kron, matmul, mul, ones, vec, zeros)
+from .simplify import (T, _joint, add, bcast, commutation, diag, eye, kron, matmul, mul, ones, unvec, vec, zeros)
 
 
 def reverse(f: Node, x: Node, g: Node) -> Node:
@@ -46,8 +46,16 @@ def reverse_many(f: Node, xs, g: Node) -> dict[str, Node]:
             raise InternalError(f"no derivative rule for {node.op}")
         for i, a in enumerate(node.args):
             if a.vars & names:
-                adj.setdefault(id(a), []).append(rule(total, node, i))
+                adj.setdefault(id(a), []).append(_like(rule(total, node, i), a.shape))
     return out
+
+
+def _like(g: Node, shape: tuple) -> Node:
+    """An adjoint in its argument's shape: an m×1 column's adjoint may come out as an m-vector
+    (G @ b for A @ bᵀ) and is the same numbers, column-major."""
+    if g.shape != shape and len(shape) == 2 and shape[1] == 1 and g.shape == (shape[0],):
+        return unvec(g, shape[0], 1)
+    return g
 
 
 def forward(f: Node, seeds: dict[str, Node]) -> Node | None:
@@ -75,9 +83,24 @@ def _lift(j: Node, src: tuple, dst: tuple) -> Node:
         return j
     if src == ():
         return matmul(vec(ones(dst)), j)
-    # a vector (or row) broadcast over the rows of an m×n matrix: vec(1 vᵀ) = (I_n ⊗ 1_m) v
     m, n = dst
+    if len(src) == 2 and src[1] == 1:  # an m×1 column over the columns: vec(c 1ᵀ) = (1_n ⊗ I_m) c
+        return matmul(kron(ones((n,)), eye(m)), j)
+    # a vector (or row) broadcast over the rows of an m×n matrix: vec(1 vᵀ) = (I_n ⊗ 1_m) v
     return matmul(kron(eye(n), ones((m,))), j)
+
+
+def _kron_jacobian(e: Node, key: str, J) -> Node:
+    """vec(A ⊗ B) = (I_q ⊗ K(s, p) ⊗ I_r)(vec A ⊗ vec B) for A p×q, B r×s, and
+    vec A ⊗ vec B = (I_pq ⊗ vec B) vec A = (vec A ⊗ I_rs) vec B."""
+    a, b = e.args
+    if key in a.vars and key in b.vars:
+        raise InternalError("internal error: the differential is not linear")
+    (p, q), (r, s) = as_2d(a.shape), as_2d(b.shape)
+    perm = kron(kron(eye(q), commutation(s, p)), eye(r))
+    if key in a.vars:
+        return matmul(perm, kron(eye(numel(a.shape)), vec(b)), J(a))
+    return matmul(perm, kron(vec(a), eye(numel(b.shape))), J(b))
 
 
 def vec_jacobian(df: Node, seed: Node) -> Node:
@@ -107,7 +130,10 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
                 raise InternalError("internal error: the differential is not linear")
             i = idx[0]
             x = e.args[i]
-            a = mul(*[f for j, f in enumerate(e.args) if j != i])
+            others = [f for j, f in enumerate(e.args) if j != i]
+            if _joint(others) is None:  # an m×1 column and a vector meet only through dX's shape
+                others = [bcast(f, e.shape) for f in others]
+            a = mul(*others)
             if a.shape == ():
                 return mul(a, _lift(J(x), x.shape, e.shape))
             if x.shape == ():
@@ -137,8 +163,10 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
             return matmul(kron(T(ones((n,))), eye(m)), J(x))
         if op == "tr":
             return matmul(T(vec(eye(e.args[0].shape[0]))), J(e.args[0]))
-        if op == "vec":
+        if op in ("vec", "unvec"):
             return J(e.args[0])
+        if op == "kron":
+            return _kron_jacobian(e, key, J)
         if op == "pow" and e.args[1].op == "const" and e.args[1].attr == 1:
             return J(e.args[0])
         raise InternalError(f"cannot read a Jacobian off a differential through {op}")

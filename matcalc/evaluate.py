@@ -78,6 +78,7 @@ OPS = {
     "logsumexp": lambda n, a, d: _logsumexp(a[0], n.attr),
     "vec": lambda n, a, d: np.asarray(a[0]).reshape(-1, order="F"),
     "kron": lambda n, a, d: np.kron(_col(a[0]), _col(a[1])),
+    "unvec": lambda n, a, d: np.asarray(a[0]).reshape((d(n.attr[0]), d(n.attr[1])), order="F"),
 }
 
 

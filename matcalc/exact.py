@@ -41,6 +41,8 @@ def _as_matrix(v, node_shape, target_shape, sizes) -> sp.Matrix:
         return sp.Matrix(r, c, lambda i, j: v[j, 0])
     if v.shape == (1, c) and r != 1:
         return sp.Matrix(r, c, lambda i, j: v[0, j])
+    if v.shape == (r, 1) and c != 1:  # an m×1 column over the columns
+        return sp.Matrix(r, c, lambda i, j: v[i, 0])
     return v
 
 
@@ -128,6 +130,11 @@ def interpret(root: Node, env: dict, sizes: dict, clock: "_Clock | None" = None)
         elif op == "vec":
             m = a[0]
             v = sp.Matrix([m[i, j] for j in range(m.shape[1]) for i in range(m.shape[0])])
+        elif op == "unvec":
+            rows, cols = _size(n.attr[0], sizes), _size(n.attr[1], sizes)
+            v = sp.Matrix(rows, cols, lambda i, j, x=a[0]: x[j * rows + i])
+            v = v.T if rows == 1 and cols != 1 else v
+            v = _out(v, sh)
         elif op == "kron":
             x, y = (_as_matrix(z, w.shape, w.shape, sizes) for z, w in zip(a, n.args))
             v = sp.kronecker_product(x, y)

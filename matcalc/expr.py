@@ -155,11 +155,13 @@ def broadcast_shape(s1: tuple, s2: tuple):
         return s2
     if len(s2) == 1 and len(s1) == 2 and s1[1] == s2[0]:
         return s1
-    if len(s1) == 2 and len(s2) == 2 and s1[1] == s2[1]:
-        if s1[0] == 1:
-            return s2
-        if s2[0] == 1:
-            return s1
+    if len(s1) == 2 and len(s2) == 2:  # per axis: equal, or 1 (m×1 with 1×n is m×n)
+        out = []
+        for a, b in zip(s1, s2):
+            if a != b and a != 1 and b != 1:
+                return None
+            out.append(b if a == 1 else a)
+        return tuple(out)
     return None
 
 

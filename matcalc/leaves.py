@@ -65,7 +65,7 @@ def commutation(m, n) -> Node:
 
 
 def is_zero(n: Node) -> bool:
-    return n.op == "zeros" or (n.op == "const" and n.attr == 0)
+    return n.op == "zeros" or (n.op == "const" and n.attr == 0) or (n.op == "T" and n.args[0].op == "zeros")
 
 
 def is_const(n: Node, v: float | None = None) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .expr import Node, dim_factors, postorder, size
+from .expr import Node, dim_factors, numel, postorder, size
 
 PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_POST, PREC_ATOM = 1, 2, 3, 4, 5, 6
 SHARE_MIN_SIZE = 12  # a repeated piece at least this big (in nodes) is named once
@@ -122,6 +122,12 @@ class TextPrinter(_Base):
         return s, (PREC_NEG if n.attr < 0 else PREC_ATOM)
 
     def _print_numel(self, n):
+        """A dimension as a number: len(x), rows(X), cols(X) (and their products) when a variable
+        carries it, else sum(ones(n)) (n a declared dimension name)."""
+        parts = [str(f) if isinstance(f, int) else self.dim_alias.get("#" + f, self.dim_alias.get(f))
+                 for f in dim_factors(n.attr)]
+        if all(parts):
+            return " * ".join(parts), (PREC_ATOM if len(parts) == 1 else PREC_MUL)
         return f"sum(ones({', '.join(self.dim(d) for d in dim_factors(n.attr))}))", PREC_ATOM
 
     def _print_eye(self, n):
@@ -159,11 +165,12 @@ class TextPrinter(_Base):
                 den.append(f.args[0] if e == 1 else ("pow", f.args[0], e))
             else:
                 num.append(f)
+        means = self._means(num, den)
         # right operands of '*' that are products need parens unless everything before is scalar
         parts = []
         scalar_so_far = True
         for k, f in enumerate(num):
-            s, p = self.render(f)
+            s, p = means[id(f)] if id(f) in means else self.render(f)
             if f.op == "matmul" and k < len(num) - 1 and p == PREC_MUL:
                 s, p = self.paren(s), PREC_ATOM  # (uᵀ v) * a: a product inside a product, bracketed
             if parts and p <= PREC_MUL and not (scalar_so_far and f.op == "matmul"):
@@ -183,6 +190,21 @@ class TextPrinter(_Base):
         if coef < 0:
             return "-" + s, PREC_MUL
         return s, PREC_MUL
+
+    def _means(self, num: list, den: list) -> dict:
+        """sum(a, …) / k with k the number of entries summed is written mean(a, …): the pair is
+        taken out of num and den and its text returned by the sum's id."""
+        out = {}
+        for f in num:
+            if f.op != "sum" or id(f) in self.names:
+                continue
+            a = f.args[0]
+            count = numel(a.shape) if f.attr is None else a.shape[f.attr]
+            d = next((d for d in den if not isinstance(d, tuple) and d.op == "numel" and d.attr == count), None)
+            if d is not None:
+                den.remove(d)
+                out[id(f)] = ("mean" + self._print_sum(f)[0][3:], PREC_ATOM)
+        return out
 
     def _print_pow(self, n):
         base, e = n.args
@@ -210,7 +232,8 @@ class TextPrinter(_Base):
     def _print_sum(self, n):
         if n.attr is None:
             return self._call("sum", n.args[0])
-        return f"sum({self.render(n.args[0])[0]}, axis={n.attr})", PREC_ATOM
+        keep = ", keepdims=True" if len(n.shape) == 2 else ""
+        return f"sum({self.render(n.args[0])[0]}, axis={n.attr}{keep})", PREC_ATOM
 
     def _print_softmax(self, n):
         if n.attr is None:
@@ -231,6 +254,9 @@ class TextPrinter(_Base):
     _print_diagv = lambda self, n: self._call("diag", n.args[0])
     _print_vec = lambda self, n: self._call("vec", n.args[0])
     _print_kron = lambda self, n: self._call("kron", *n.args)
+
+    def _print_unvec(self, n):
+        return f"unvec({self.render(n.args[0])[0]}, {self.dim(n.attr[0])}, {self.dim(n.attr[1])})", PREC_ATOM
 
 
 def _transposes(n: Node) -> int:
@@ -268,11 +294,14 @@ def dim_aliases(node: Node, var_shapes: dict, declared=()) -> dict[str, str]:
     for n in postorder(node):     # name every generated dimension a constant uses by a variable
         if n.op in ("eye", "ones", "zeros"):
             dims.update(f for d in n.shape for f in dim_factors(d) if isinstance(f, str))
-        if n.op == "K":
+        if n.op in ("K", "unvec"):
             dims.update(f for d in n.attr for f in dim_factors(d) if isinstance(f, str))
         if n.op == "numel":
             dims.update(f for f in dim_factors(n.attr) if isinstance(f, str))
     alias = {}
+    numels = {f for n in postorder(node) if n.op == "numel" for f in dim_factors(n.attr) if isinstance(f, str)}
+    for d in sorted(numels & set(declared)):  # a number is written len(x) even where eye(n) keeps n
+        alias["#" + d] = next(_carriers(d, var_shapes), None)
     for d in sorted(dims - carried - set(declared)):
         for v, shape in var_shapes.items():
             if len(shape) == 1 and shape[0] == d:
@@ -284,6 +313,17 @@ def dim_aliases(node: Node, var_shapes: dict, declared=()) -> dict[str, str]:
             if d in alias:
                 break
     return alias
+
+
+def _carriers(d, var_shapes: dict):
+    """len(v), rows(X), cols(X) for each variable with a dimension d."""
+    for v, shape in var_shapes.items():
+        if len(shape) == 1 and shape[0] == d:
+            yield f"len({v})"
+        elif len(shape) == 2 and shape[0] == d and shape[0] != 1:
+            yield f"rows({v})"
+        elif len(shape) == 2 and shape[1] == d:
+            yield f"cols({v})"
 
 
 def to_text(node: Node, share: bool = True, dim_alias: dict | None = None) -> str:
@@ -303,7 +343,23 @@ def to_text(node: Node, share: bool = True, dim_alias: dict | None = None) -> st
         inner.memo = {k: v for k, v in p.memo.items()}
         inner.memo.pop(id(s), None)
         defs.append(f"{names[id(s)]} = {inner.render(s)[0]}")
-    return body + " where " + "; ".join(defs)
+    defs = _referenced(body, defs)
+    return body + (" where " + "; ".join(defs) if defs else "")
+
+
+def _referenced(body: str, defs: list[str]) -> list[str]:
+    """The bindings the body uses, directly or through other bindings (a piece named once but
+    always written another way, such as 1 / t1 printed as a division, is dropped)."""
+    import re
+    rhs = {d.split(" = ", 1)[0]: d.split(" = ", 1)[1] for d in defs}
+    word = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    used, todo = set(), [body]
+    while todo:
+        for w in word.findall(todo.pop()):
+            if w in rhs and w not in used:
+                used.add(w)
+                todo.append(rhs[w])
+    return [d for d in defs if d.split(" = ", 1)[0] in used]
 
 
 # ----------------------------------------------------------------------------- LaTeX
@@ -482,6 +538,8 @@ def _latex_printer_class():
         _print_diag = lambda self, n: self._fcall("\\operatorname{diag}", n.args[0])
         _print_diagv = lambda self, n: self._fcall("\\operatorname{diag}", n.args[0])
         _print_vec = lambda self, n: self._fcall("\\operatorname{vec}", n.args[0])
+        _print_unvec = lambda self, n: self._fcall(
+            f"\\operatorname{{unvec}}_{{{self.dim(n.attr[0])} \\times {self.dim(n.attr[1])}}}", n.args[0])
 
         def _print_kron(self, n):
             return " \\otimes ".join(self.at(a, PREC_NEG) for a in n.args), PREC_MUL

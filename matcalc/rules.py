@@ -9,8 +9,9 @@
 """
 from __future__ import annotations
 
+from .expr import as_2d
 from .simplify import (T, add, bcast, const, det, diag, div, eye, fn, inv, kron, logdet, matmul,
-                       mul, neg, norm, ones, pow_, softmax, sub, sum_, tr, unbroadcast, vec)
+                       mul, neg, norm, ones, pow_, softmax, sub, sum_, tr, unbroadcast, unvec, vec)
 
 ONE, TWO, HALF = const(1), const(2), const(0.5)
 
@@ -75,6 +76,24 @@ def _logsumexp_vjp(g, n):
     return mul(s, g)
 
 
+def _ones_col(k):
+    """1_k as a column (the number 1 when k is 1)."""
+    return ONE if k == 1 else ones((k,))
+
+
+def _kron_vjp(g, n, i):
+    """A (p×q) ⊗ B (r×s) with adjoint G (pr×qs), blocks G_ij (r×s):
+    ∂/∂A_ij = ⟨G_ij, B⟩ = [(I_p ⊗ 1_r)ᵀ (G ⊙ (1 1ᵀ ⊗ B)) (I_q ⊗ 1_s)]_ij and
+    ∂/∂B = Σ A_ij G_ij = (1_pᵀ ⊗ I_r) (G ⊙ (A ⊗ 1 1ᵀ)) (1_q ⊗ I_s)."""
+    a, b = n.args
+    (p, q), (r, s) = as_2d(a.shape), as_2d(b.shape)
+    if i == 0:
+        w = mul(g, kron(ones(a.shape), b))
+        return matmul(T(kron(eye(p), _ones_col(r))), w, kron(eye(q), _ones_col(s)))
+    w = mul(g, kron(a, ones(b.shape)))
+    return matmul(kron(T(_ones_col(p)), eye(r)), w, kron(_ones_col(q), eye(s)))
+
+
 VJP = {
     "add":       lambda g, n, i: unbroadcast(g, n.args[i].shape),
     "mul":       lambda g, n, i: unbroadcast(mul(g, *_others(n, i)), n.args[i].shape),
@@ -93,6 +112,9 @@ VJP = {
     "diagv":     lambda g, n, i: diag(g),
     "softmax":   lambda g, n, i: _softmax_vjp(g, n, n.attr),
     "logsumexp": lambda g, n, i: _logsumexp_vjp(g, n),
+    "vec":       lambda g, n, i: unvec(g, *as_2d(n.args[0].shape)),
+    "unvec":     lambda g, n, i: vec(g),
+    "kron":      _kron_vjp,
 }
 
 
@@ -122,7 +144,7 @@ JVP = {
     "matmul":    lambda n, ds: add(*[matmul(*n.args[:i], d, *n.args[i + 1:]) for i, d in enumerate(ds) if d is not None]),
     "T":         lambda n, ds: T(ds[0]),
     "fn":        lambda n, ds: mul(DERIV[n.attr](n.args[0]), ds[0]),
-    "sum":       lambda n, ds: sum_(ds[0], n.attr),
+    "sum":       lambda n, ds: sum_(ds[0], n.attr, keepdims=len(n.shape) == 2),
     "tr":        lambda n, ds: tr(ds[0]),
     "det":       lambda n, ds: mul(n, tr(matmul(inv(n.args[0]), ds[0]))),
     "logdet":    lambda n, ds: tr(matmul(inv(n.args[0]), ds[0])),
@@ -133,6 +155,7 @@ JVP = {
     "softmax":   lambda n, ds: _softmax_jvp(n, ds[0]),
     "logsumexp": lambda n, ds: _logsumexp_jvp(n, ds[0]),
     "vec":       lambda n, ds: vec(ds[0]),
+    "unvec":     lambda n, ds: unvec(ds[0], *n.attr),
     "kron":      lambda n, ds: add(*([kron(ds[0], n.args[1])] if ds[0] is not None else [])
                                    + ([kron(n.args[0], ds[1])] if ds[1] is not None else [])),
 }

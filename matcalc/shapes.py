@@ -22,11 +22,11 @@ DIM_POOL = ["m", "n", "p", "q", "r", "s", "t", "u", "v", "k", "l", "a", "b", "c"
 #: name -> (min args, max args, takes axis)
 FUNCTIONS = {name: (1, 1, False) for name in ELEMENTWISE}
 FUNCTIONS.update({
-    "sum": (1, 1, True), "mean": (1, 1, False), "tr": (1, 1, False), "det": (1, 1, False),
+    "sum": (1, 1, True), "mean": (1, 1, True), "len": (1, 1, False), "rows": (1, 1, False), "cols": (1, 1, False), "tr": (1, 1, False), "det": (1, 1, False),
     "logdet": (1, 1, False), "inv": (1, 1, False), "norm": (1, 1, False), "dot": (2, 2, False),
     "diag": (1, 1, False), "softmax": (1, 1, True), "logsumexp": (1, 1, True),
     "eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
-    "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False),
+    "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False), "unvec": (3, 3, False),
 })
 DIM_FUNCTIONS = frozenset({"eye", "zeros", "ones", "commutation"})
 #: matrixcalculus.org's functions that matcalc spells differently
@@ -59,7 +59,10 @@ class Unifier:
 
     def resolve(self, d):
         if isinstance(d, tuple):
-            fs = [self.resolve(f) for f in d[1:]]
+            fs = []
+            for f in d[1:]:  # flat: a factor bound to a product contributes its factors
+                f = self.resolve(f)
+                fs.extend(f[1:] if isinstance(f, tuple) else (f,))
             if all(isinstance(f, int) for f in fs):
                 k = 1
                 for f in fs:
@@ -69,11 +72,12 @@ class Unifier:
         return self.find(d)
 
     def unify(self, a, b) -> bool:
+        raw_a, raw_b = a, b
         a, b = self.resolve(a), self.resolve(b)
         if a is b or a == b:
             return True
         if isinstance(a, tuple) or isinstance(b, tuple):
-            return self._unify_products(a, b)
+            return self._unify_products(a, b) or self._unify_factorwise(raw_a, raw_b)
         if isinstance(a, DimVar) and not a.rigid:
             self.parent[a] = b
             return True
@@ -88,6 +92,17 @@ class Unifier:
             return True
         return False
 
+
+    def _unify_factorwise(self, a, b) -> bool:
+        """m·p = n·q with nothing to cancel: the factors in the order written (kron(A, X) square
+        when A and X are), if every pair can agree."""
+        if not (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)):
+            return False
+        pairs = [(self.resolve(x), self.resolve(y)) for x, y in zip(a[1:], b[1:])]
+        if not all(x == y or (isinstance(x, DimVar) and not x.rigid) or (isinstance(y, DimVar) and not y.rigid)
+                   for x, y in pairs):
+            return False
+        return all(self.unify(x, y) for x, y in pairs)
 
     def _unify_products(self, a, b) -> bool:
         """m·n = n·?: cancel the common factors, then the one factor left on each side must agree."""
@@ -114,6 +129,11 @@ class Unifier:
             return self.unify(fa[0], kb // ka)
         if len(fb) == 1 and not fa and isinstance(fb[0], DimVar) and ka % kb == 0:
             return self.unify(fb[0], ka // kb)
+        for one, k1, other, k2 in ((fa, ka, fb, kb), (fb, kb, fa, ka)):
+            # an unknown dimension is the product of the others: p = m·n (vec(X) against a vector)
+            if len(one) == 1 and k1 == 1 and isinstance(one[0], DimVar) and not one[0].rigid and other:
+                self.parent[one[0]] = ("*", *([k2] if k2 != 1 else []), *other)
+                return True
         return False
 
 
@@ -143,6 +163,10 @@ class Typer:
             if d < 1:
                 raise ShapeError(f"shapes: {who} has a dimension {d}; dimensions are positive")
             return d
+        if isinstance(d, tuple) and len(d) > 1:  # a product of dimensions (the size of vec(X))
+            return ("*", *(self._dim(f, who) for f in d))
+        if isinstance(d, str) and "*" in d:
+            return self._dim(tuple(d.split("*")), who)
         if isinstance(d, str):
             d = d.strip()
             if d.isdigit() or (d[:1] in "+-" and d[1:].isdigit()):
@@ -272,20 +296,31 @@ class Typer:
             return sb
         if sb == ():
             return sa
-        if len(sa) == len(sb):
-            if len(sa) == 2 and self.is_one(sa[0]) != self.is_one(sb[0]):  # a row over a matrix
-                if self.unify(sa[1], sb[1]):
-                    return sb if self.is_one(sa[0]) else sa
-            elif all(self.unify(x, y) for x, y in zip(sa, sb)):
+        if len(sa) == len(sb) == 2:  # numpy's rule per axis: a 1×n row or an m×1 column broadcasts
+            out = []
+            for x, y in zip(sa, sb):
+                if self.is_one(x) != self.is_one(y):
+                    out.append(y if self.is_one(x) else x)
+                elif self.unify(x, y):
+                    out.append(x)
+                else:
+                    break
+            else:
+                return tuple(out)
+        elif len(sa) == len(sb):
+            if all(self.unify(x, y) for x, y in zip(sa, sb)):
                 return sa
-        elif len(sa) == 1 and len(sb) == 2 and not self.is_one(sb[0]):
+        elif len(sa) == 1 and len(sb) == 2 and not self.is_one(sb[0]) and not self.is_one(sb[1]):
             if self.unify(sa[0], sb[1]):
                 return sb
-        elif len(sb) == 1 and len(sa) == 2 and not self.is_one(sa[0]):
+        elif len(sb) == 1 and len(sa) == 2 and not self.is_one(sa[0]) and not self.is_one(sa[1]):
             if self.unify(sb[0], sa[1]):
                 return sa
         hint = ""
-        if {len(sa), len(sb)} == {1, 2}:
+        if {len(sa), len(sb)} == {1, 2} and (self.is_one(sa[-1]) or self.is_one(sb[-1])):
+            hint = (" (a vector is a column in matcalc: it does not broadcast against an m×1 column; "
+                    "write it as a row with .T for numpy's outer broadcast)")
+        elif {len(sa), len(sb)} == {1, 2}:
             hint = " (a vector broadcasts over the rows of a matrix: its length must match the number of columns)"
         elif sym == "*" and len(sa) == len(sb) == 2 and self.u.resolve(sa[1]) == self.u.resolve(sb[0]):
             hint = f"; did you mean {self.src(a)} @ {self.src(b)} (the matrix product)?"
@@ -381,8 +416,9 @@ class Typer:
             raise ParseError(f"{name}() takes {want} argument{'s' if hi > 1 else ''}, "
                              f"{len(r.args)} given\n{caret(self.text, *r.span)}")
         for k in r.kwargs:
-            if k != "axis" or not takes_axis:
+            if not (k == "axis" and takes_axis) and not (k == "keepdims" and name in ("sum", "mean")):
                 raise ParseError(f"{name}() has no keyword '{k}'\n{caret(self.text, *r.span)}")
+        r.keepdims = self.keepdims_arg(r, name)
         r.axis = None
         if "axis" in r.kwargs:
             ax = r.kwargs["axis"]
@@ -390,6 +426,8 @@ class Typer:
             if val not in (0, 1, -1):
                 raise ParseError(f"{name}(): axis must be 0 or 1\n{caret(self.text, *ax.span)}")
             r.axis = int(val) % 2
+        if name == "unvec":
+            return self.c_unvec(r, env)
         if name in DIM_FUNCTIONS:
             dims = tuple(self.dim_arg(a) for a in r.args)
             r.dims = dims
@@ -416,6 +454,19 @@ class Typer:
             r.attr = "tr"
             return self.c_tr(r, [s])
         return ()
+
+    def keepdims_arg(self, r: Raw, name: str) -> bool:
+        kd = r.kwargs.get("keepdims")
+        if kd is None:
+            return False
+        val = {"True": True, "False": False}.get(kd.attr) if kd.op == "var" else \
+            {1: True, 0: False}.get(kd.attr) if kd.op == "num" else None
+        if val is None:
+            raise ParseError(f"{name}(): keepdims must be True or False\n{caret(self.text, *kd.span)}")
+        if val and "axis" not in r.kwargs:
+            raise ParseError(f"{name}(): keepdims=True needs an axis (the sum of all entries is a "
+                             f"scalar)\n{caret(self.text, *kd.span)}")
+        return val
 
     def dim_arg(self, a: Raw):
         if a.op == "num":
@@ -456,10 +507,27 @@ class Typer:
             if r.axis == 1:
                 raise ShapeError(f"{self.src(r)}: {self.describe(r.args[0])}; a vector has no axis 1")
             return ()
+        if self.is_one(s[1 - r.axis]):  # the column sums of an m×1 column, the row sums of a row
+            return ()
+        if r.keepdims:
+            return (1, s[1]) if r.axis == 0 else (s[0], 1)
         return (s[1],) if r.axis == 0 else (s[0],)
 
-    def c_mean(self, r, shapes):
+    c_mean = c_sum
+
+    def c_len(self, r, shapes):
+        """len(x), rows(X), cols(X): a dimension as a scalar value."""
+        s, name = shapes[0], r.attr
+        if name == "len" and len(s) == 1:
+            r.dims = (s[0],)
+        elif name in ("rows", "cols") and len(s) == 2:
+            r.dims = (s[0] if name == "rows" else s[1],)
+        else:
+            raise ShapeError(f"{self.src(r)}: len() takes a vector, rows() and cols() a matrix, but "
+                             f"{self.describe(r.args[0])}")
         return ()
+
+    c_rows = c_cols = c_len
 
     def c_tr(self, r, shapes):
         self._need_square(r, shapes[0])
@@ -516,6 +584,17 @@ class Typer:
         if self.is_one(s[0]):
             return (s[1],)
         return (("*", s[0], s[1]),)
+
+    def c_unvec(self, r, env):
+        """unvec(v, m, n): the m×n matrix whose column-major vec is v (v has m·n entries)."""
+        s = self.type(r.args[0], env)
+        m, n = r.dims = tuple(self.dim_arg(a) for a in r.args[1:])
+        if len(s) != 1 or not self.unify(s[0], ("*", m, n)):
+            raise ShapeError(f"{self.src(r)}: unvec(v, m, n) takes a vector of m·n entries, but "
+                             f"{self.describe(r.args[0])}")
+        if self.is_one(m):
+            return (n,) if self.is_one(n) else (1, n)
+        return (m, n)
 
     def c_kron(self, r, shapes):
         (sa, sb) = shapes

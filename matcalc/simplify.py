@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape  # noqa: F401
-from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, sort_key
+from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, size, sort_key
 from .leaves import commutation, const, dvar, eye, is_const, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
 
 
@@ -86,15 +86,15 @@ def _merge_sums(pairs: list) -> list:
     groups: dict = {}
     for c, b in pairs:
         if b.op == "sum":
-            groups.setdefault((b.attr, b.args[0].shape), []).append((c, b))
+            groups.setdefault((b.attr, b.args[0].shape, b.shape), []).append((c, b))
     if all(len(g) < 2 for g in groups.values()):
         return pairs
     out = [(c, b) for c, b in pairs if b.op != "sum"]
-    for (axis, _), g in groups.items():
+    for (axis, _, shape), g in groups.items():
         if len(g) == 1:
             out.extend(g)
         else:
-            merged = sum_(add(*[_scale(c, b.args[0]) for c, b in g]), axis)
+            merged = sum_(add(*[_scale(c, b.args[0]) for c, b in g]), axis, keepdims=len(shape) == 2)
             out.append(_split_coef(merged))
     return out
 
@@ -104,17 +104,18 @@ def add(*terms: Node) -> Node:
     flat: list[Node] = []
     for t in terms:
         flat.extend(t.args if t.op == "add" else (t,))
-    shape = ()
-    for t in flat:
-        s = broadcast_shape(shape, t.shape)
-        if s is None:
-            _fail("+", *flat)
-        shape = s
+    shape = _joint(flat)
+    if shape is None:
+        _fail("+", *flat)
     total = 0.0
     coefs: dict[int, list] = {}
+    spanned = any(t.shape == shape for t in flat)
     for t in flat:
         if is_zero(t):
             continue
+        c = _col_broadcast(t) if spanned and t.shape == shape else None
+        if c is not None and any(u is not t and u.shape == shape for u in flat):
+            t = c  # c 1ᵀ beside a term of the full shape: the m×1 column c broadcasts as it is
         if t.op == "const" or (t.op == "ones" and t.shape != shape):
             total += t.attr if t.op == "const" else 1.0
             continue
@@ -131,9 +132,9 @@ def add(*terms: Node) -> Node:
         return zeros(shape)
     if len(pairs) == 1:
         return bcast(_scale(*pairs[0]), shape)
-    kept = ()
-    for _, b in pairs:
-        kept = broadcast_shape(kept, b.shape)
+    kept = _joint([b for _, b in pairs])
+    if kept is None:  # an m×1 column and a vector are left: each broadcast to the sum's shape
+        return add(*[bcast(_scale(c, b), shape) for c, b in pairs])
     if kept != shape:  # the terms that carried the shape were zeros: broadcast what is left
         return bcast(add(*[_scale(c, b) for c, b in pairs]), shape)
     factored = _factor(pairs, shape)
@@ -142,6 +143,17 @@ def add(*terms: Node) -> Node:
     out = [_scale(c, b) for c, b in pairs]
     out.sort(key=term_key)
     return make("add", tuple(out), None, shape)
+
+
+def _joint(nodes) -> tuple | None:
+    """The broadcast shape of several operands, whatever their order (full matrices first, so
+    that an m×1 column and a vector meet only through the matrix they both fit); None if none."""
+    shape = ()
+    for t in sorted(nodes, key=lambda t: (-len(t.shape), 1 in t.shape)):
+        shape = broadcast_shape(shape, t.shape)
+        if shape is None:
+            return None
+    return shape
 
 
 def neg(a: Node) -> Node:
@@ -162,6 +174,8 @@ def bcast(t: Node, shape: tuple) -> Node:
         return matmul(ones((shape[0],)), T(t))
     if len(t.shape) == 2 and t.shape[0] == 1 and len(shape) == 2:
         return matmul(ones((shape[0],)), t)
+    if len(t.shape) == 2 and t.shape[1] == 1 and len(shape) == 2:  # an m×1 column over n columns: c 1ᵀ
+        return matmul(t, T(ones((shape[1],))))
     return mul(t, ones(shape))
 
 
@@ -172,9 +186,12 @@ def unbroadcast(g: Node, shape: tuple) -> Node:
     if shape == ():
         return sum_(g)
     if len(shape) == 1 and len(g.shape) == 2:
-        return sum_(g, 0)
+        out = sum_(g, 0)  # of an m×1 g (a one-entry vector broadcast down a column): one number
+        return out if out.shape == shape else bcast(out, shape)
     if len(shape) == 2 and shape[0] == 1 and len(g.shape) == 2:
         return T(sum_(g, 0))
+    if len(shape) == 2 and shape[1] == 1 and len(g.shape) == 2:
+        return sum_(g, 1, keepdims=True)
     _fail("unbroadcast", g)
 
 
@@ -186,12 +203,25 @@ def _base_exp(f: Node) -> tuple[Node, float]:
     return f, 1.0
 
 
+def _col_broadcast(t: Node):
+    """a c if t is a (c 1ᵀ) with a a scalar factor and c an m×1 column, else None."""
+    scal = [f for f in t.args if f.shape == ()] if t.op == "mul" else []
+    rest = [f for f in t.args if f.shape != ()] if t.op == "mul" else [t]
+    c = _row_broadcast(rest[0]) if len(rest) == 1 else None
+    if c is None or len(c.shape) != 2:
+        return None
+    return mul(*scal, c)
+
+
 def _row_broadcast(f: Node):
     """v if f is ones(m) @ v.T (v broadcast over m rows), else None."""
     if f.op == "matmul" and len(f.args) == 2 and f.args[0].op == "ones" and len(f.args[0].shape) == 1:
         r = f.args[1]
         if len(r.shape) == 2 and r.shape[0] == 1:
-            return T(r)
+            return vec(r)  # the row's entries as a vector (r may be the transpose of an m×1 column)
+    if f.op == "matmul" and len(f.args) == 2 and is_ones(f.args[1]) and len(f.args[1].shape) == 2 \
+            and len(f.args[0].shape) == 2 and f.args[0].shape[1] == 1:
+        return f.args[0]  # c 1ᵀ: an m×1 column repeated over the columns broadcasts as it is
     return None
 
 
@@ -201,13 +231,9 @@ def _spanned(others: list[Node], shape: tuple) -> list[Node]:
     others = list(others)
 
     def rest_shape(skip):
-        s = ()
-        for j, g in enumerate(others):
-            if j != skip and g is not None:
-                s = broadcast_shape(s, g.shape)
-        return s
+        return _joint([g for j, g in enumerate(others) if j != skip and g is not None])
 
-    for i, f in enumerate(others):
+    for i, f in enumerate(others):  # ones(m) @ v.T (v over rows), c @ ones(n).T: v, c
         v = _row_broadcast(f)
         if v is not None and rest_shape(i) == shape:
             others[i] = v
@@ -222,12 +248,9 @@ def mul(*factors: Node) -> Node:
     flat: list[Node] = []
     for f in factors:
         flat.extend(f.args if f.op == "mul" else (f,))
-    shape = ()
-    for f in flat:
-        s = broadcast_shape(shape, f.shape)
-        if s is None:
-            _fail("*", *flat)
-        shape = s
+    shape = _joint(flat)
+    if shape is None:
+        _fail("*", *flat)
     coef = 1.0
     bases: dict[int, list] = {}
     for f in flat:
@@ -302,9 +325,7 @@ def _chain_factor(f: Node, scalars: list[Node]):
         return None
     if f.op == "mul" and any(g.shape == () for g in f.args):
         inner = [g for g in f.args if g.shape != ()]
-        s = ()
-        for g in inner:
-            s = broadcast_shape(s, g.shape)
+        s = _joint(inner)
         if s == f.shape:
             scalars.extend(g for g in f.args if g.shape == ())
             return inner[0] if len(inner) == 1 else make("mul", tuple(inner), None, s)
@@ -385,29 +406,98 @@ def fn(name: str, a: Node) -> Node:
     return I.apply("fn", name, a) or make("fn", (a,), name, a.shape)
 
 
-def sum_(a: Node, axis: int | None = None) -> Node:
-    """Sum of all entries (axis None), column sums (axis 0) or row sums (axis 1)."""
+def _broadcast_count(src: tuple, dst: tuple):
+    """How many times each entry of a value of shape src appears in it broadcast to dst."""
+    if src == ():
+        return shape_numel(dst)
+    if len(src) == 1 or src[0] == 1:
+        return dst[0] if len(dst) == 2 else 1
+    return dst[1] if src[1] == 1 else 1
+
+
+def _constant_along(t: Node, shape: tuple, axis) -> bool:
+    """t (an operand broadcast to `shape`) takes one value along the summed axis (all axes: None)."""
+    if t.shape == ():
+        return True
+    if axis is None:
+        return t.shape != shape
+    if axis == 0:
+        return len(t.shape) == 1 or t.shape[0] == 1
+    return len(t.shape) == 2 and t.shape[1] == 1 and t.shape != shape
+
+
+def _scaled_along(t: Node, axis: int) -> bool:
+    """t is c ⊙ Y with a column (row) c constant along the axis and Y of t's shape."""
+    return t.op == "mul" and any(f.shape != () and _constant_along(f, t.shape, axis) for f in t.args) and \
+        any(f.shape == t.shape for f in t.args)
+
+
+def _sum_of_sum(a: Node, axis) -> Node | None:
+    """Linearity over the broadcast terms of a sum: sum(X + c) = sum(X) + (count) sum(c), and
+    sum(Y + c ⊙ Z, axis) = sum(Y, axis) + c ⊙ sum(Z, axis), so that sum(x − mean(x)) folds to 0;
+    None when no term is broadcast along (or scaled by a factor constant along) the summed axes."""
+    spread = [t for t in a.args if _constant_along(t, a.shape, axis)]
+    scaled = [t for t in a.args if axis is not None and t not in spread and _scaled_along(t, axis)]
+    if not spread and not scaled or len(spread) == len(a.args) and axis is not None:
+        return None
+    rest = [t for t in a.args if t not in spread and t not in scaled]
+    out_shape = () if axis is None else ((a.shape[1],) if axis == 0 else (a.shape[0],))
+    parts = ([sum_(add(*rest), axis)] if rest else []) + [sum_(t, axis) for t in scaled]
+    for t in spread:
+        if axis is None:
+            parts.append(mul(numel(_broadcast_count(t.shape, a.shape)), sum_(t)))
+        else:
+            parts.append(bcast(mul(numel(a.shape[axis]), vec(t)), out_shape))
+    return add(*parts)
+
+
+def _sum_of_product(a: Node, axis: int) -> Node | None:
+    """Factors constant along the summed axis come out: sum(c ⊙ Y, axis=1) = c ⊙ sum(Y, axis=1)
+    for an m×1 column c (a row or vector for axis 0); None when there is none."""
+    out = [f for f in a.args if _constant_along(f, a.shape, axis)]
+    rest = [f for f in a.args if not _constant_along(f, a.shape, axis)]
+    if not out or not any(f.shape == a.shape for f in rest):
+        return None
+    return mul(*[vec(f) for f in out], sum_(mul(*rest), axis))
+
+
+def sum_(a: Node, axis: int | None = None, keepdims: bool = False) -> Node:
+    """Sum of all entries (axis None), column sums (axis 0) or row sums (axis 1); with keepdims
+    the column sums are a 1×n row and the row sums an m×1 column."""
     if a.shape == ():
         return a
+    if keepdims and axis is not None and len(a.shape) == 2 and a.shape[1 - axis] != 1:
+        out = sum_(a, axis)
+        return T(out) if axis == 0 else unvec(out, a.shape[0], 1)
+    if axis is not None and len(a.shape) == 2 and a.shape[1 - axis] == 1:
+        axis = None  # the column sums of an m×1 column, the row sums of a row: one number
+    if axis == 1 and len(a.shape) == 2 and a.shape[1] == 1:
+        return vec(a)
+    if a.op == "add" and len(a.shape) == 2 or (a.op == "add" and axis is None):
+        folded = _sum_of_sum(a, axis)
+        if folded is not None and size(folded) <= size(a):  # only where terms cancel: keeps sharing
+            return folded
+    if a.op == "mul" and axis is not None and len(a.shape) == 2:
+        out = _sum_of_product(a, axis)
+        if out is not None:
+            return out
     if len(a.shape) == 1 or (len(a.shape) == 2 and a.shape[0] == 1 and axis == 0):
         if axis == 1:
             _fail("sum axis=1", a)
         if len(a.shape) == 2:  # column sums of a row are the row itself
-            return T(a)
+            return vec(a)
         axis = None
     if axis is None:
         if is_zero(a):
             return const(0)
         if a.op == "ones":
             return numel(shape_numel(a.shape))
-        if a.op == "T":
+        if a.op in ("T", "unvec", "vec"):
             return sum_(a.args[0])
         if a.op == "mul" and a.args[0].shape == () and len(a.args) > 1:
             scal = [f for f in a.args if f.shape == ()]
             rest = [f for f in a.args if f.shape != ()]
-            s = ()
-            for g in rest:
-                s = broadcast_shape(s, g.shape)
+            s = _joint(rest)
             if s == a.shape:
                 return mul(*scal, sum_(rest[0] if len(rest) == 1 else make("mul", tuple(rest), None, s)))
         return make("sum", (a,), None, ())
@@ -421,8 +511,10 @@ def sum_(a: Node, axis: int | None = None) -> Node:
         return mul(a.args[0], sum_(make("mul", a.args[1:], None, a.shape) if len(a.args) > 2 else a.args[1], axis))
     if a.op == "ones":
         return mul(numel(m if axis == 0 else n), ones(out_shape))
-    if axis == 0 and _row_broadcast(a) is not None:
-        return mul(numel(m), _row_broadcast(a))  # a vector repeated down m rows, summed over them
+    v = _row_broadcast(a)
+    if v is not None and (axis == 0) == (len(v.shape) == 1):
+        # a vector repeated down m rows (an m×1 column across n columns), summed over them
+        return mul(numel(m if axis == 0 else n), vec(v))
     return make("sum", (a,), axis, out_shape)
 
 
@@ -430,9 +522,87 @@ def vec(a: Node) -> Node:
     """The column-major vectorisation of a matrix (a vector or scalar unchanged)."""
     if a.shape == () or len(a.shape) == 1:
         return a
-    if a.shape[0] == 1:
-        return T(a)
+    if a.shape[0] == 1:  # a row: its entries (the transpose of an m×1 column is one too)
+        t = T(a)
+        return t if len(t.shape) == 1 else vec(t)
+    if a.op == "unvec":
+        return a.args[0]
+    if a.shape[1] == 1:
+        return _as_vector(a, {})
+    if a.op == "mul" and a.args[0].op == "const":  # vec(c A) = c vec(A)
+        return mul(a.args[0], vec(make("mul", a.args[1:], None, a.shape) if len(a.args) > 2 else a.args[1]))
     return I.apply("vec", a) or make("vec", (a,), None, (shape_numel(a.shape),))
+
+
+def unvec(v: Node, m, n) -> Node:
+    """The m×n matrix whose column-major vectorisation is the vector v (the inverse of vec)."""
+    if n == 1 and m != 1:
+        shape = (m, 1)
+    elif m == 1:
+        return T(v) if n != 1 else v
+    else:
+        shape = (m, n)
+    if v.op == "vec" and v.args[0].shape == shape:
+        return v.args[0]
+    if shape[1] == 1:
+        return _as_column(v, m, {})
+    if is_zero(v):
+        return zeros(shape)
+    if v.op == "mul" and v.args[0].op == "const":
+        return mul(v.args[0], unvec(make("mul", v.args[1:], None, v.shape) if len(v.args) > 2 else v.args[1], m, n))
+    return make("unvec", (v,), (m, n), shape)
+
+
+def _as_column(v: Node, m, memo: dict) -> Node:
+    """The m-vector v as an m×1 column, pushed through element-wise operations to its leaves:
+    row sums become sum(…, axis=1, keepdims=True), vec(c) becomes c."""
+    got = memo.get(id(v))
+    if got is not None:
+        return got
+    if v.shape == ():
+        out = v
+    elif v.op == "sum" and v.attr == 1:
+        out = make("sum", v.args, 1, (m, 1))
+    elif v.op == "vec" and v.args[0].shape == (m, 1):
+        out = v.args[0]
+    elif v.op in ("mul", "add"):
+        out = (mul if v.op == "mul" else add)(*[_as_column(a, m, memo) for a in v.args])
+    elif v.op == "pow" and v.args[1].shape == ():
+        out = pow_(_as_column(v.args[0], m, memo), v.args[1])
+    elif v.op == "fn":
+        out = fn(v.attr, _as_column(v.args[0], m, memo))
+    elif is_zero(v) or v.op == "ones":
+        out = (zeros if is_zero(v) else ones)((m, 1))
+    else:
+        out = make("unvec", (v,), (m, 1), (m, 1))
+    memo[id(v)] = out
+    return out
+
+
+def _as_vector(c: Node, memo: dict) -> Node:
+    """The entries of an m×1 column c as an m-vector, pushed through element-wise operations
+    (the inverse of `_as_column`)."""
+    got = memo.get(id(c))
+    if got is not None:
+        return got
+    if len(c.shape) < 2:
+        out = c
+    elif c.op == "sum":
+        out = sum_(c.args[0], c.attr)
+    elif c.op == "unvec":
+        out = c.args[0]
+    elif c.op in ("mul", "add"):
+        out = (mul if c.op == "mul" else add)(*[_as_vector(a, memo) for a in c.args])
+    elif c.op == "pow" and c.args[1].shape == ():
+        out = pow_(_as_vector(c.args[0], memo), c.args[1])
+    elif c.op == "fn":
+        out = fn(c.attr, _as_vector(c.args[0], memo))
+    elif is_zero(c) or c.op == "ones":
+        out = (zeros if is_zero(c) else ones)((c.shape[0],))
+    else:
+        out = make("vec", (c,), None, (c.shape[0],))
+    memo[id(c)] = out
+    return out
 
 
 def kron(a: Node, b: Node) -> Node:
@@ -457,11 +627,12 @@ def kron(a: Node, b: Node) -> Node:
 _REBUILD = {
     "add": lambda n, a: add(*a), "mul": lambda n, a: mul(*a), "matmul": lambda n, a: matmul(*a),
     "pow": lambda n, a: pow_(*a), "T": lambda n, a: T(a[0]), "fn": lambda n, a: fn(n.attr, a[0]),
-    "sum": lambda n, a: sum_(a[0], n.attr), "tr": lambda n, a: tr(a[0]), "det": lambda n, a: det(a[0]),
+    "sum": lambda n, a: sum_(a[0], n.attr, len(n.shape) == 2), "tr": lambda n, a: tr(a[0]), "det": lambda n, a: det(a[0]),
     "logdet": lambda n, a: logdet(a[0]), "inv": lambda n, a: inv(a[0]), "norm": lambda n, a: norm(a[0]),
     "diag": lambda n, a: diag(a[0]), "diagv": lambda n, a: diag(a[0]),
     "softmax": lambda n, a: softmax(a[0], n.attr), "logsumexp": lambda n, a: logsumexp(a[0], n.attr),
     "vec": lambda n, a: vec(a[0]), "kron": lambda n, a: kron(*a),
+    "unvec": lambda n, a: unvec(a[0], *n.attr),
 }
 
 

@@ -69,6 +69,8 @@ def T(a: Node) -> Node:
     op = a.op
     if a.shape == () or op in ("eye", "diag"):
         return a
+    if op in ("zeros", "ones") and len(a.shape) == 2 and a.shape[1] == 1:
+        return make("T", (a,), None, transpose_shape(a.shape))  # its transpose is the m×1 again
     if op == "zeros":
         return zeros(transpose_shape(a.shape))
     if op == "ones" and len(a.shape) == 2:

@@ -869,6 +869,94 @@ NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] += [
 ]
 
 
+NOTEBOOKS["08_layer_norm"] = [
+    md(r"""
+    # 8. Layer normalisation: its gradient, its check, its generated code
+
+    The note *深度学习中的矩阵运算* (“Matrix operations in deep learning”: dot and matrix products,
+    element-wise operations, broadcasting, and their derivatives) differentiates through
+    broadcasting. Layer normalisation broadcasts row statistics: it centres and scales every row of
+    $X$ ($m$ examples × $n$ features), $\hat X = (X - \mu 1^T) \oslash (\sigma 1^T)$ with the row
+    means $\mu = \frac1n X 1$ and $\sigma = \sqrt{\frac1n ((X - \mu 1^T)^{\odot 2}) 1 + \epsilon}$.
+    In numpy (and in matcalc's input language) the row statistics are written with
+    `keepdims=True`: an $m\times 1$ column that broadcasts over the columns.
+    """),
+    SETUP,
+    code("""
+    LN = ("(X - mean(X, axis=1, keepdims=True)) / "
+          "sqrt(mean((X - mean(X, axis=1, keepdims=True)) ** 2, axis=1, keepdims=True) + epsilon)")
+    m, n = 4, 5
+    values = {"X": rng.standard_normal((m, n)), "epsilon": 1e-3,
+              "g": rng.standard_normal(n), "b": rng.standard_normal(n), "G": rng.standard_normal((m, n))}
+    X, G = values["X"], values["G"]
+    mu = X.mean(axis=1, keepdims=True)
+    sigma = np.sqrt(((X - mu) ** 2).mean(axis=1, keepdims=True) + values["epsilon"])
+    Xhat = (X - mu) / sigma
+    assert np.allclose(matcalc.evaluate(LN, values), Xhat)
+    print(matcalc.parse("mean(X, axis=1, keepdims=True)").variable_shapes,
+          matcalc.evaluate("mean(X, axis=1, keepdims=True)", values).shape)
+    """),
+    md(r"""
+    ## The backpropagation rule
+
+    With upstream gradient $G = \partial L/\partial \hat X$, the gradient by $X$ is the textbook
+    formula $\frac{1}{\sigma}\left(G - \operatorname{mean}(G) - \hat X \odot \operatorname{mean}(G \odot \hat X)\right)$
+    (row means). matcalc reaches it because the sums of centred rows fold to zero:
+    $\sum_j (x_{ij} - \mu_i) = 0$.
+    """),
+    code("""
+    d = matcalc.vjp(LN, "X")
+    print(d.text)
+    d
+    """),
+    code("""
+    textbook = (G - G.mean(axis=1, keepdims=True) - Xhat * (G * Xhat).mean(axis=1, keepdims=True)) / sigma
+    check(d, values, expected=textbook)
+    """),
+    md(r"""
+    ## With a gain and a bias
+
+    A layer-norm layer scales and shifts every feature: $Y = \hat X \odot (1 g^T) + 1 b^T$ (in
+    numpy, `Xhat * g + b`). The gradients of a loss $\sum G \odot Y$ by $g$, $b$ and $X$:
+    """),
+    code("""
+    layer = f"sum(G * ({LN} * g + b))"
+    check(matcalc.diff(layer, "g"), values, expected=(G * Xhat).sum(axis=0))
+    check(matcalc.diff(layer, "b"), values, expected=G.sum(axis=0))
+    check(matcalc.diff(layer, "X"), values)
+    """),
+    md(r"""
+    ## Step by step, checked, and as code
+
+    `d.steps_latex` writes the derivation out rule by rule, `d.check()` compares the result with
+    central finite differences, and `d.to_python()` is a standalone numpy function; `d.compile("numpy")`
+    runs it and computes the same array as `d.evaluate`.
+    """),
+    code("""
+    display(Math(d.steps_latex))
+    result = d.check()
+    assert result.ok, result
+    print(result)
+    print(d.to_python())
+    f = d.compile("numpy")
+    assert np.allclose(f(X=X, epsilon=values["epsilon"], G=G), d.evaluate(values))
+    """),
+    md(r"""
+    ## The full Jacobian
+
+    The derivative of the $m\times n$ output by the $m\times n$ input is an $m\times n\times m\times n$
+    array; matcalc writes its vec form with Kronecker products.
+    """),
+    code("""
+    J = matcalc.diff(LN, "X")
+    print(J.text)
+    check(J, values)
+    assert np.allclose(J.compile("numpy")(X=X, epsilon=values["epsilon"]), J.evaluate(values))
+    """),
+]
+
+
+# --------------------------------------------------------------------------------------------
 def build(name: str, cells: list) -> nbformat.NotebookNode:
     nb = new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells])
     for i, cell in enumerate(nb.cells):

@@ -369,6 +369,19 @@ def b_kron_vec(g: Gen, kind: str, d: int) -> E:
              "N", MUL)
 
 
+def b_keepdims(g: Gen, kind: str, d: int) -> E:
+    """A matrix with a row or column statistic of another (keepdims=True): an m×1 column or a
+    1×n row broadcast by numpy's rule."""
+    x, y = g.expr(kind, d), g.expr(kind, d)
+    stat = call(g.pick(["sum", "mean"]), y, kind=kind, axis=g.pick([0, 1]), keepdims="True")
+    return binop(x, g.pick(["+", "-", "*"]), stat, kind)
+
+
+def b_unvec(g: Gen, kind: str, d: int) -> E:
+    """The m×n matrix whose column-major vec is an m·n vector."""
+    return E(f"unvec({g.expr('N', d).text}, {g.dim('m')}, {g.dim('n')})", "mn")
+
+
 def b_commutation(g: Gen, kind: str, d: int) -> E:
     return E(f"commutation({g.dim('m')}, {g.dim('n')}) @ vec({g.expr('mn', d).text})", "N", MUL)
 
@@ -415,6 +428,10 @@ OPS: list[Op] = [
     Op("min", ("s",), b_reduce_all("min"), 0.3, probe="min(X)"),
     Op("log_softmax", ("n", "m", "mn", "nm", "nn"), b_softmax("log_softmax"), 0.3, probe="log_softmax(u)"),
     Op("mean_axis", ("n", "m"), b_reduce_axis("mean"), 0.3, probe="mean(X, axis=0)"),
+    Op("keepdims", MATRICES, b_keepdims, 0.3, probe="sum(X, axis=1, keepdims=True)"),
+    Op("dimension", ("s",), lambda g, k, d: E(g.pick(["len(u)", "len(a)", "rows(X)", "cols(Z)", "len(u) * rows(X)"]),
+                                              "s", MUL), 0.2, probe="len(u) * rows(X)"),
+    Op("unvec", ("mn",), b_unvec, 0.3, probe="unvec(u, 3, 1)", products=True),
     Op("norm1", ("s",), lambda g, k, d: E(f"norm({g.expr(g.pick(['n', 'm']), d).text}, 1)", "s"), 0.2,
        probe="norm(u, 1)"),
     # structure

@@ -884,8 +884,6 @@ def test_unit_factor_in_product_dimension():
     assert err is None, err
 
 
-@pytest.mark.xfail(strict=True, reason="vjp('(X + x).T', 'x', shapes={'x': (1,)}) (a one-entry vector broadcast "
-                   "over a matrix, then transposed): 'internal error: unbroadcast of shapes m-vector'")
 def test_vjp_of_a_broadcast_one_entry_vector():
     d, err = outcome(matcalc.vjp, "(X + x).T", "x", shapes={"x": (1,)})
     check_text_round_trip(d, "vjp('(X + x).T', 'x')", strict_vars=True)

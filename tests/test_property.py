@@ -369,8 +369,10 @@ def b_reduce(g, d, shape):
     x = g.expr(src, d)
     if axis == "diag":
         return _mk(f"diag({x.text})", shape, lambda v, t: np.diag(x.fn(v, t)).copy(), [x])
-    if g.draw(st.booleans()):
-        return _mk(f"sum({x.text}, axis={axis})", shape, lambda v, t: np.sum(x.fn(v, t), axis=axis), [x])
+    kind = g.pick(["sum", "mean", "logsumexp"])
+    if kind != "logsumexp":
+        npf = np.sum if kind == "sum" else np.mean
+        return _mk(f"{kind}({x.text}, axis={axis})", shape, lambda v, t: npf(x.fn(v, t), axis=axis), [x])
     return _mk(f"logsumexp({x.text}, axis={axis})", shape, lambda v, t: _lse(x.fn(v, t), axis), [x])
 
 
@@ -398,6 +400,18 @@ def b_inv_apply(g, d, shape):
                [s, x], MUL)
 
 
+def b_keepdims(g, d, shape):
+    """A matrix with a row or column statistic of another (keepdims=True): numpy broadcasting of
+    an m×1 column or a 1×n row."""
+    x, y = g.expr(shape, d), g.expr(shape, d)
+    f, axis, op = g.pick(["sum", "mean"]), g.pick([0, 1]), g.pick(["+", "-", "*"])
+    npf = np.sum if f == "sum" else np.mean
+    npop = {"+": np.add, "-": np.subtract, "*": np.multiply}[op]
+    prec = MUL if op == "*" else ADD
+    return _mk(f"{x.at(prec)} {op} {f}({y.text}, axis={axis}, keepdims=True)", shape,
+               lambda v, t: npop(x.fn(v, t), npf(y.fn(v, t), axis=axis, keepdims=True)), [x, y], prec)
+
+
 def _for(shape, fn):
     return lambda g, d: fn(g, d, shape)
 
@@ -417,7 +431,7 @@ for _shape in SHAPE_DIMS:
         lst += [("inv-apply", _for(_shape, b_inv_apply))]
     if _shape in ("mn", "nm", "nn"):
         lst += [("matmul", _for(_shape, b_matmul)), ("T", _for(_shape, b_transpose)),
-                ("softmax", _for(_shape, b_softmax))]
+                ("softmax", _for(_shape, b_softmax)), ("keepdims", _for(_shape, b_keepdims))]
     if _shape == "nn":
         lst += [("diag", _for(_shape, b_diag_mat)), ("inv", _for(_shape, b_inv))]
     BUILDERS[_shape] = lst
