@@ -14,37 +14,21 @@ from .expr import Node, dim_factors, postorder
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "torch", "jnp", "jax", "derivative"}
 
-_NP_FN = {
-    "exp": "{ns}.exp({x})", "log": "{ns}.log({x})", "sin": "{ns}.sin({x})", "cos": "{ns}.cos({x})",
-    "tan": "{ns}.tan({x})", "tanh": "{ns}.tanh({x})", "sigmoid": "_sigmoid({x})",
-    "relu": "{ns}.maximum({x}, 0.0)", "abs": "{ns}.abs({x})", "sqrt": "{ns}.sqrt({x})",
-    "softplus": "{ns}.logaddexp(0.0, {x})", "sign": "{ns}.sign({x})", "step": "(({x}) > 0) * 1.0",
-}
-
 BACKENDS = {
-    "numpy": dict(ns="np", imports="import numpy as np", asarray="np.asarray({x}, dtype=float)", fn=_NP_FN,
-                  slogdet="np.linalg.slogdet({x})[1]", det="np.linalg.det({x})", inv="np.linalg.inv({x})",
-                  norm="np.linalg.norm({x})", trace="np.trace({x})", diag="np.diag({x})", outer="np.outer({a}, {b})",
-                  kron="np.kron({a}, {b})", eye="np.eye({n})", ones="np.ones(({dims}))", zeros="np.zeros(({dims}))",
+    "numpy": dict(ns="np", imports="import numpy as np", asarray="np.asarray({x}, dtype=float)",
+                  outer="np.outer({a}, {b})", eye="np.eye({n})", ones="np.ones(({dims}))", zeros="np.zeros(({dims}))",
                   sum="np.sum({x})", sum_axis="np.sum({x}, axis={axis})", max_axis="np.max({x}, axis={axis}, keepdims=True)",
                   freshape="{x}.reshape(({dims}), order='F')", vec="{x}.reshape(-1, order='F')", T="{x}.T",
                   tmatmul="{a}.T @ {b}", sum_keep="np.sum({x}, axis={axis}, keepdims=True)", perm="transpose"),
     "torch": dict(ns="torch", imports="import torch", asarray="torch.as_tensor({x}, dtype=torch.float64)",
-                  fn={**_NP_FN, "sigmoid": "torch.sigmoid({x})", "relu": "torch.relu({x})",
-                      "softplus": "torch.nn.functional.softplus({x})", "step": "(({x}) > 0).to(torch.float64)"},
-                  slogdet="torch.linalg.slogdet({x})[1]", det="torch.linalg.det({x})", inv="torch.linalg.inv({x})",
-                  norm="torch.linalg.norm({x})", trace="torch.trace({x})", diag="torch.diag({x})",
-                  outer="torch.outer({a}, {b})", kron="torch.kron(({a}).contiguous(), ({b}).contiguous())", eye="torch.eye({n}, dtype=torch.float64)",
+                  outer="torch.outer({a}, {b})", eye="torch.eye({n}, dtype=torch.float64)",
                   ones="torch.ones(({dims}), dtype=torch.float64)", zeros="torch.zeros(({dims}), dtype=torch.float64)",
                   sum="torch.sum({x})", sum_axis="torch.sum({x}, dim={axis})",
                   max_axis="torch.amax({x}, dim={axis}, keepdim=True)",
                   freshape="_freshape({x}, ({dims}))", vec="{x}.T.reshape(-1)", T="{x}.T",
                   tmatmul="{a}.T @ {b}", sum_keep="torch.sum({x}, dim={axis}, keepdim=True)", perm="permute"),
     "jax": dict(ns="jnp", imports="import jax\nimport jax.numpy as jnp", asarray="jnp.asarray({x})",
-                fn={**_NP_FN, "sigmoid": "jax.nn.sigmoid({x})", "softplus": "jax.nn.softplus({x})"},
-                slogdet="jnp.linalg.slogdet({x})[1]", det="jnp.linalg.det({x})", inv="jnp.linalg.inv({x})",
-                norm="jnp.linalg.norm({x})", trace="jnp.trace({x})", diag="jnp.diag({x})", outer="jnp.outer({a}, {b})",
-                kron="jnp.kron({a}, {b})", eye="jnp.eye({n})", ones="jnp.ones(({dims}))", zeros="jnp.zeros(({dims}))",
+                outer="jnp.outer({a}, {b})", eye="jnp.eye({n})", ones="jnp.ones(({dims}))", zeros="jnp.zeros(({dims}))",
                 sum="jnp.sum({x})", sum_axis="jnp.sum({x}, axis={axis})",
                 max_axis="jnp.max({x}, axis={axis}, keepdims=True)",
                 freshape="{x}.reshape(({dims}), order='F')", vec="{x}.T.reshape(-1)", T="{x}.T",
@@ -155,62 +139,27 @@ class CodeGen:
         s = self.code[id(n)]
         return s if s.replace("_", "").replace(".", "").isalnum() else f"({s})"
 
+    def helpers_in(self, template: str) -> None:
+        """Mark the helpers a code template calls."""
+        for h in _HELPERS:
+            if h + "(" in template:
+                self.helper(h)
+
     # ---- operators
     def node(self, n: Node) -> str:
-        op = n.op
-        if op == "const":
-            return repr(float(n.attr))
-        if op == "numel":
-            return f"float({self.dim(n.attr)})"
-        if op == "eye":
-            return self.f("eye", n=self.dim(n.shape[0]))
-        if op in ("ones", "zeros"):
-            return self.f(op, dims=self.dims(n.shape))
-        if op == "K":
-            return f"{self.helper('_commutation')}({self.dim(n.attr[0])}, {self.dim(n.attr[1])})"
-        if op == "add":
-            return " + ".join(self.c(a) for a in n.args)
-        if op == "mul":
-            return " * ".join(self.c(a) for a in n.args)
-        if op == "pow":
-            base, e = n.args
-            if e.op == "const" and e.attr == -1:
-                return f"1.0 / {self.c(base)}"
-            return f"{self.c(base)} ** {self.c(e)}"
-        if op == "matmul":
-            return self.matmul(n.args)
-        if op == "T":
-            return self.f("T", x=self.c(n.args[0])) if len(n.args[0].shape) == 2 and n.args[0].shape[0] != 1 else self.code[id(n.args[0])]
-        if op == "fn":
-            if n.attr == "sigmoid" and self.backend == "numpy":
-                self.helper("_sigmoid")
-            return self.b["fn"][n.attr].format(ns=self.b["ns"], x=self.code[id(n.args[0])])
-        x = self.code[id(n.args[0])] if n.args else ""
-        if op == "sum":
-            return self.f("sum", x=x) if n.attr is None else self.f("sum_axis", x=x, axis=n.attr)
-        if op == "tr":
-            return self.f("trace", x=x)
-        if op == "det":
-            return self.f("det", x=x)
-        if op == "logdet":
-            return self.f("slogdet", x=x)
-        if op == "inv":
-            return self.f("inv", x=x)
-        if op == "norm":
-            return self.f("norm", x=x)
-        if op in ("diag", "diagv"):
-            return self.f("diag", x=x)
-        if op == "softmax":
-            return f"{self.helper('_softmax')}({x}, axis={n.attr})"
-        if op == "logsumexp":
-            return f"{self.helper('_logsumexp')}({x}, axis={n.attr})"
-        if op == "vec":
-            return self.f("vec", x=self.c(n.args[0]))
-        if op == "kron":
-            a, b = (self.as2d(y) for y in n.args)
-            out = self.f("kron", a=a, b=b)
-            return out if len(n.shape) == 2 else f"{out}.reshape(-1)"
-        raise NotImplementedError(op)  # pragma: no cover - every operator is listed above
+        """The code of one node: its declaration's `code=` (ops/), a template over the arguments'
+        code ({0}, {1}; {ns} the backend's namespace), per backend, or a callable."""
+        from .ops import registry
+        form = registry.op(n.op).code
+        if isinstance(form, dict):
+            form = form.get(self.backend, form.get("numpy"))
+        if form is None:
+            from .errors import InternalError
+            raise InternalError(f"no generated code for {n.op}")
+        if callable(form):
+            return form(self, n)
+        self.helpers_in(form)
+        return form.format(*[self.code[id(a)] for a in n.args], ns=self.b["ns"])
 
     def as2d(self, n: Node) -> str:
         """The node's value as a 2-D array (vectors are 1-D in generated code)."""

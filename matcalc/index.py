@@ -3,11 +3,17 @@ a matrix result entry by entry (∂L/∂w_{ij} = 2 Σ_k x_{ki} (ŷ_{kj} − y_{k
 from __future__ import annotations
 
 from .expr import Node
+from .ops import registry
 from .render import _latex_symbol, fmt_number
 
-_FN = {"exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan", "tanh": r"\tanh",
-       "sigmoid": r"\sigma", "relu": r"\operatorname{relu}", "abs": r"\operatorname{abs}", "sqrt": r"\sqrt",
-       "softplus": r"\operatorname{softplus}", "sign": r"\operatorname{sign}", "step": r"\operatorname{step}"}
+
+
+def _fn_name(name: str) -> str:
+    """The element-wise function's LaTeX name in the index form (its declaration's index= or latex=)."""
+    spec = registry.fn(name)
+    if spec.index:
+        return spec.index
+    return spec.latex if "{0}" not in spec.latex else rf"\operatorname{{{name}}}"
 _FREE = ["k", "l", "r", "s", "t", "u", "v", "a", "b", "c"]
 
 
@@ -114,24 +120,10 @@ class IndexPrinter:
             a = n.args[0]
             return self.entry(a, tuple(reversed(idx)) if len(a.shape) == 2 else idx)
         if op == "fn":
-            return rf"{_FN[n.attr]}\left({self.entry(n.args[0], idx, paren=False)}\right)"
-        if op == "sum":
-            a = n.args[0]
-            if len(a.shape) == 1:
-                k = self.fresh()
-                return rf"\sum_{{{k}}} {self.entry(a, (k,))}"
-            if n.attr is None:
-                k, q = self.fresh(), self.fresh()
-                return rf"\sum_{{{k},{q}}} {self.entry(a, (k, q))}"
-            k = self.fresh()
-            return rf"\sum_{{{k}}} {self.entry(a, (k, idx[0]) if n.attr == 0 else (idx[0], k))}"
-        if op == "tr":
-            k = self.fresh()
-            return rf"\sum_{{{k}}} {self.entry(n.args[0], (k, k))}"
-        if op == "diag":
-            return rf"\delta_{{{''.join(idx)}}} {self.entry(n.args[0], idx[:1])}"
-        if op == "diagv":
-            return self.entry(n.args[0], (idx[0], idx[0]))
+            return rf"{_fn_name(n.attr)}\left({self.entry(n.args[0], idx, paren=False)}\right)"
+        rule = registry.op(op).index
+        if rule is not None:
+            return rule(self, n, idx)
         from .render import to_latex
         if n.shape == ():
             return to_latex(n, share=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from .errors import InternalError
+from .ops import registry
 from .expr import (Node, as_2d, broadcast_shape, dim_mul, fmt_shape, make, numel as shape_numel,
                    sort_key, transpose_shape)
 
@@ -546,31 +547,17 @@ def T(a: Node) -> Node:
 
 # ----------------------------------------------------------------------------- functions
 
-_FOLD = {
-    "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan,
-    "tanh": math.tanh, "sqrt": math.sqrt, "abs": abs,
-    "sigmoid": lambda x: 1 / (1 + math.exp(-x)), "relu": lambda x: max(x, 0.0),
-    "softplus": lambda x: math.log1p(math.exp(x)), "sign": lambda x: float((x > 0) - (x < 0)),
-    "step": lambda x: float(x > 0),
-}
-
-ELEMENTWISE = tuple(_FOLD)
-
-
 def fn(name: str, a: Node) -> Node:
-    """An element-wise function."""
+    """An element-wise function (declared in `ops/elementwise.py`)."""
+    spec = registry.fn(name)
     if a.op == "const":
-        try:
-            v = _FOLD[name](a.attr)
-            if math.isfinite(v):
-                return const(v)
-        except (ValueError, OverflowError, ZeroDivisionError):
-            pass
+        v = spec.fold_value(a.attr)
+        if math.isfinite(v):
+            return const(v)
     if a.op == "fn":
-        inner = a.attr
-        if (name, inner) in (("log", "exp"), ("exp", "log")):
+        if spec.inverse == a.attr:
             return a.args[0]
-        if name == inner and name in ("abs", "relu", "sign", "step"):
+        if name == a.attr and spec.idempotent:
             return a
     u = _one_plus_exp(a)
     if name == "log" and u is not None:  # log(1 + exp(u)) = softplus(u)
@@ -579,7 +566,7 @@ def fn(name: str, a: Node) -> Node:
         z, axis = a.args[0], a.attr
         lse = logsumexp(z, axis)
         return sub(z, matmul(lse, T(ones((z.shape[1],)))) if axis == 1 else lse)
-    if is_zero(a) and name in ("sin", "tan", "tanh", "sqrt", "abs", "relu", "sign", "step"):
+    if is_zero(a) and spec.fold_value(0.0) == 0:
         return a
     return make("fn", (a,), name, a.shape)
 
@@ -750,17 +737,6 @@ def kron(a: Node, b: Node) -> Node:
 
 # ----------------------------------------------------------------------------- rebuilding
 
-_REBUILD = {
-    "add": lambda n, a: add(*a), "mul": lambda n, a: mul(*a), "matmul": lambda n, a: matmul(*a),
-    "pow": lambda n, a: pow_(*a), "T": lambda n, a: T(a[0]), "fn": lambda n, a: fn(n.attr, a[0]),
-    "sum": lambda n, a: sum_(a[0], n.attr), "tr": lambda n, a: tr(a[0]), "det": lambda n, a: det(a[0]),
-    "logdet": lambda n, a: logdet(a[0]), "inv": lambda n, a: inv(a[0]), "norm": lambda n, a: norm(a[0]),
-    "diag": lambda n, a: diag(a[0]), "diagv": lambda n, a: diag(a[0]),
-    "softmax": lambda n, a: softmax(a[0], n.attr), "logsumexp": lambda n, a: logsumexp(a[0], n.attr),
-    "vec": lambda n, a: vec(a[0]), "kron": lambda n, a: kron(*a),
-}
-
-
 def rebuild(root: Node, rewrite) -> Node:
     """`root` with every node n replaced by rewrite(n) (None: keep), rebuilt bottom-up through
     the smart constructors so that the result is canonical again."""
@@ -768,7 +744,7 @@ def rebuild(root: Node, rewrite) -> Node:
     new: dict[int, Node] = {}
     for n in postorder(root):
         args = [new[id(a)] for a in n.args]
-        m = n if all(x is y for x, y in zip(args, n.args)) else _REBUILD[n.op](n, args)
+        m = n if all(x is y for x, y in zip(args, n.args)) else registry.op(n.op).build(n, args)
         r = rewrite(m)
         new[id(n)] = m if r is None else r
     return new[id(root)]

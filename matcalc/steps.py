@@ -16,27 +16,7 @@ from dataclasses import dataclass, field
 from . import simplify as S
 from .expr import Node, fmt_shape, make, postorder, transpose_shape
 from .render import to_latex, to_text
-from .rules import VJP
-
-RULES = {
-    "add": ("linearity", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"),
-    "mul": ("product rule (element-wise)", r"\mathrm{d}(A \odot B) = \mathrm{d}A \odot B + A \odot \mathrm{d}B"),
-    "matmul": ("product rule", r"\mathrm{d}(AB) = \mathrm{d}A\, B + A\, \mathrm{d}B"),
-    "pow": ("power rule (element-wise)", r"\mathrm{d}(A^{\circ k}) = k A^{\circ (k-1)} \odot \mathrm{d}A"),
-    "T": ("transpose", r"\mathrm{d}(A^{T}) = (\mathrm{d}A)^{T}"),
-    "fn": ("chain rule, element-wise (a diagonal Jacobian)", r"\mathrm{d}f(A) = f'(A) \odot \mathrm{d}A"),
-    "sum": ("linearity of the sum", r"\mathrm{d}\,\mathrm{sum}(A) = \mathrm{sum}(\mathrm{d}A)"),
-    "tr": ("trace rule", r"\mathrm{d}\operatorname{tr}(A) = \operatorname{tr}(\mathrm{d}A)"),
-    "det": ("determinant rule", r"\mathrm{d}\det A = \det A \operatorname{tr}(A^{-1}\mathrm{d}A)"),
-    "logdet": ("log-determinant rule", r"\mathrm{d}\log\det A = \operatorname{tr}(A^{-1}\mathrm{d}A)"),
-    "inv": ("inverse rule", r"\mathrm{d}(A^{-1}) = -A^{-1}\,\mathrm{d}A\,A^{-1}"),
-    "norm": ("norm rule", r"\mathrm{d}\|A\| = \langle A, \mathrm{d}A\rangle / \|A\|"),
-    "softmax": ("softmax rule", r"\mathrm{d}s = s \odot \mathrm{d}z - s\,(s^{T}\mathrm{d}z)"),
-    "logsumexp": ("log-sum-exp rule", r"\mathrm{d}\operatorname{lse}(z) = \operatorname{softmax}(z)^{T}\mathrm{d}z"),
-    "diag": ("diag is linear", r"\mathrm{d}\operatorname{diag}(x) = \operatorname{diag}(\mathrm{d}x)"),
-    "diagv": ("diag is linear", r"\mathrm{d}\operatorname{diag}(X) = \operatorname{diag}(\mathrm{d}X)"),
-}
-
+from .ops import registry
 
 @dataclass
 class Step:
@@ -106,7 +86,7 @@ def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple 
         if node is x:
             continue
         del front[id(node)]
-        rule, formula = RULES.get(node.op, (node.op, ""))
+        rule, formula = registry.step_of(node)
         if node.op == "mul" and sum(a.has(name) for a in node.args) == 1 and \
                 all(a.has(name) or a.shape == () for a in node.args):
             rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
@@ -115,7 +95,7 @@ def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple 
                   else f"{fmt_shape(total.shape)} ✗"}
         for i, a in enumerate(node.args):
             if a.has(name):
-                c = VJP[node.op](total, node, i)
+                c = registry.op(node.op).vjp_rule()(total, node, i)
                 shapes[f"∂f/∂({to_text(a, share=False)})"] = (
                     f"{fmt_shape(c.shape)} like {fmt_shape(a.shape)} ✓" if c.shape == a.shape else f"{fmt_shape(c.shape)} ✗")
                 adj.setdefault(id(a), []).append(c)
@@ -149,7 +129,7 @@ def forward_steps(f: Node, x: Node, df: Node | None, result: Node, vec_form: boo
     d0 = d_of(f)
     steps = [Step("differential", f"\\mathrm{{d}}F = {to_latex(d0, share=False)}",
                   f"dF = {to_text(d0, share=False)}", {"F": fmt_shape(f.shape)})]
-    used = sorted({RULES[n.op][0] for n in postorder(f) if n.op in RULES and n.has(x.attr)})
+    used = sorted({registry.step_of(n)[0] for n in postorder(f) if n.args and n.has(x.attr)})
     if df is None:
         steps.append(Step("no dependence", "\\mathrm{d}F = 0", "dF = 0", {}))
         return steps
