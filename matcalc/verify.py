@@ -50,7 +50,7 @@ def _domains(root: Node) -> dict[str, str]:
                 if kind == "spd" and len(v.shape) == 2 and v.shape[0] == v.shape[1]:
                     dom[v.attr] = "spd"
                 elif dom.get(v.attr) not in ("spd", "unit"):
-                    dom[v.attr] = kind
+                    dom[v.attr] = "positive" if kind == "spd" else kind
 
     from .ops import registry
     for n in postorder(root):  # the domains the operators declare (ops/)
