@@ -195,22 +195,22 @@ def _pair(kind: str, a, b):
     return make(kind, (a, b), None, shape)
 
 
-def _first(n):
-    """1 where the first argument is the result (ties included), else 0 — a mask of n's shape."""
+def _masks(n):
+    """(where the first argument is the result, ties included; where the second is), as 0/1
+    arrays of n's shape: 1 − step(b − a) and step(b − a) for maximum."""
     a, b = n.args
     behind = sub(b, a) if n.op == "maximum" else sub(a, b)   # > 0 exactly where b wins
-    return bcast(sub(ONE, F("step", behind)), n.shape)
+    second = bcast(F("step", behind), n.shape)
+    return bcast(sub(ONE, F("step", behind)), n.shape), second
 
 
 def _pair_vjp(g, n, i):
-    m = _first(n)
-    return unbroadcast(mul(g, m if i == 0 else sub(ONE, m)), n.args[i].shape)
+    return unbroadcast(mul(g, _masks(n)[i]), n.args[i].shape)
 
 
 def _pair_jvp(n, ds):
-    m = _first(n)
-    terms = ([mul(m, ds[0])] if ds[0] is not None else []) + ([mul(sub(ONE, m), ds[1])] if ds[1] is not None else [])
-    return bcast(add(*terms), n.shape)
+    m = _masks(n)
+    return bcast(add(*[mul(m[i], d) for i, d in enumerate(ds) if d is not None]), n.shape)
 
 
 def _sp_pair(ctx, n, a):
