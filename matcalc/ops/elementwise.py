@@ -50,3 +50,4 @@ elementwise("arctan", d=lambda x: pow_(add(ONE, pow_(x, TWO)), const(-1)), np=np
 elementwise("sinh", d=lambda x: F("cosh", x), np=np.sinh, sp="sinh", latex=r"\sinh")
 elementwise("cosh", d=lambda x: F("sinh", x), np=np.cosh, sp="cosh", latex=r"\cosh")
 elementwise("arcsinh", d=lambda x: _rsqrt(add(pow_(x, TWO), ONE)), np=np.arcsinh, sp="asinh", latex=r"\operatorname{arcsinh}")
+elementwise("log1p", d=lambda x: pow_(add(ONE, x), const(-1)), np=np.log1p, sp=lambda s, x: s.log(1 + x), latex=r"\log\left(1 + {0}\right)", domain="positive")
