@@ -51,3 +51,4 @@ elementwise("sinh", d=lambda x: F("cosh", x), np=np.sinh, sp="sinh", latex=r"\si
 elementwise("cosh", d=lambda x: F("sinh", x), np=np.cosh, sp="cosh", latex=r"\cosh")
 elementwise("arcsinh", d=lambda x: _rsqrt(add(pow_(x, TWO), ONE)), np=np.arcsinh, sp="asinh", latex=r"\operatorname{arcsinh}")
 elementwise("log1p", d=lambda x: pow_(add(ONE, x), const(-1)), np=np.log1p, sp=lambda s, x: s.log(1 + x), latex=r"\log\left(1 + {0}\right)", domain="positive")
+elementwise("expm1", d=lambda x: F("exp", x), np=np.expm1, sp=lambda s, x: s.exp(x) - 1, latex=r"\left(e^{{{0}}} - 1\right)")
