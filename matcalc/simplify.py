@@ -304,7 +304,7 @@ def mul(*factors: Node) -> Node:
         return s
 
     for i, f in enumerate(others):  # exp(z) * sigmoid(-z) = sigmoid(z)
-        if f.op == "fn" and f.attr == "sigmoid":
+        if f is not None and f.op == "fn" and f.attr == "sigmoid":
             for j, g in enumerate(others):
                 if g is not None and g.op == "fn" and g.attr == "exp" and g.args[0] is neg(f.args[0]):
                     others[i], others[j] = fn("sigmoid", g.args[0]), None
