@@ -127,6 +127,11 @@ def _exact_check(d, seed: int, order: tuple) -> bool:
                                   lambda i, j: m[i, j] if j < m.shape[1] - 1 else 1 - sum(m[i, :m.shape[1] - 1]))
     rng = random.Random(seed)
     point = {}
+    from .verify import _domains
+    unit = {k for k, v in _domains(d.parsed.expr).items() if v == "unit"}  # arcsin, arccos: |x| < 1
+    for k in unit & set(env):
+        for s in (list(env[k]) if isinstance(env[k], sp.MatrixBase) else [env[k]]):
+            point[s] = sp.Rational(rng.choice([-1, 1]) * rng.randint(1, 3), rng.randint(8, 12))
     for k, m in env.items():
         ents = [m] if not isinstance(m, sp.MatrixBase) else list(m)
         for s in ents:

@@ -105,6 +105,11 @@ class Unifier:
             return ka == kb
         if len(fa) == 1 and len(fb) == 1 and ka == kb:
             return self.unify(fa[0], fb[0])
+        for one, other in ((fa, fb), (fb, fa)):  # an unknown dimension is the product of the others
+            if len(one) == 1 and isinstance(one[0], DimVar) and not one[0].rigid and len(other) > 1 \
+                    and ka == 1 and kb == 1:
+                self.parent[one[0]] = ("*", *other)
+                return True
         if len(fa) == 1 and not fb and isinstance(fa[0], DimVar) and kb % ka == 0:
             return self.unify(fa[0], kb // ka)
         if len(fb) == 1 and not fa and isinstance(fb[0], DimVar) and ka % kb == 0:

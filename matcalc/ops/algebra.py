@@ -187,32 +187,38 @@ defop("K", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: _com
       sp=_sp_K, code=lambda g, n: f"{g.helper('_commutation')}({g.dim(n.attr[0])}, {g.dim(n.attr[1])})")
 
 # ---- the algebra
-defop("add", arity=None, core=True, build=lambda n, a: add(*a),
+defop("add", sample=("X + y.T", {"X": ("m", "n"), "y": ("n",)}, ["X", "y"]),
+      arity=None, core=True, build=lambda n, a: add(*a),
       vjp=lambda g, n, i: unbroadcast(g, n.args[i].shape),
       jvp=lambda n, ds: _sum_terms(n, [d for d in ds if d is not None]),
       np=lambda n, a, d: sum(a[1:], a[0]), sp=_sp_addmul,
       code=lambda g, n: " + ".join(g.c(a) for a in n.args), vec_jac=_add_vec_jac,
       step=("linearity", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"))
-defop("mul", arity=None, core=True, build=lambda n, a: mul(*a),
+defop("mul", sample=("X * Y", {"X": ("m", "n"), "Y": ("m", "n")}, ["X", "Y"]),
+      arity=None, core=True, build=lambda n, a: mul(*a),
       vjp=lambda g, n, i: unbroadcast(mul(g, *_others(n, i)), n.args[i].shape),
       jvp=lambda n, ds: _sum_terms(n, [mul(d, *_others(n, i)) for i, d in enumerate(ds) if d is not None]),
       np=lambda n, a, d: np.prod(np.broadcast_arrays(*a), axis=0) if len(a) > 2 else a[0] * a[1], sp=_sp_addmul,
       code=lambda g, n: " * ".join(g.c(a) for a in n.args), vec_jac=_mul_vec_jac,
       step=("product rule (element-wise)", r"\mathrm{d}(A \odot B) = \mathrm{d}A \odot B + A \odot \mathrm{d}B"))
-defop("pow", arity=2, core=True, build=lambda n, a: pow_(*a), vjp=_pow_vjp, jvp=_pow_jvp,
+defop("pow", sample=("X ** Y", {"X": ("m", "n"), "Y": ("m", "n")}, ["X", "Y"]),
+      arity=2, core=True, build=lambda n, a: pow_(*a), vjp=_pow_vjp, jvp=_pow_jvp,
       np=lambda n, a, d: np.power(a[0], a[1]), sp=_sp_pow, code=_code_pow, vec_jac=_pow_vec_jac,
       step=("power rule (element-wise)", r"\mathrm{d}(A^{\circ k}) = k A^{\circ (k-1)} \odot \mathrm{d}A"))
-defop("matmul", arity=None, core=True, build=lambda n, a: matmul(*a), vjp=_matmul_vjp,
+defop("matmul", sample=("A @ B", {"A": ("m", "n"), "B": ("n", "p")}, ["A", "B"]),
+      arity=None, core=True, build=lambda n, a: matmul(*a), vjp=_matmul_vjp,
       jvp=lambda n, ds: add(*[matmul(*n.args[:i], d, *n.args[i + 1:]) for i, d in enumerate(ds) if d is not None]),
       np=lambda n, a, d: np.linalg.multi_dot([_col(x) for x in a]) if len(a) > 2 else _col(a[0]) @ _col(a[1]),
       sp=_sp_matmul, code=lambda g, n: g.matmul(n.args), vec_jac=_matmul_vec_jac,
       step=("product rule", r"\mathrm{d}(AB) = \mathrm{d}A\, B + A\, \mathrm{d}B"))
-defop("T", core=True, build=lambda n, a: T(a[0]), linear=True, vjp=lambda g, n, i: T(g),
+defop("T", sample=("X.T", {"X": ("m", "n")}, ["X"]),
+      core=True, build=lambda n, a: T(a[0]), linear=True, vjp=lambda g, n, i: T(g),
       vec_jac=lambda n, J, key: matmul(_commutation_node(n.args[0]), J(n.args[0])),
       np=lambda n, a, d: np.transpose(a[0]) if np.ndim(a[0]) == 2 else a[0],
       sp=lambda ctx, n, a: a[0].T if isinstance(a[0], ctx.sp.MatrixBase) else a[0], code=_code_T,
       step=("transpose", r"\mathrm{d}(A^{T}) = (\mathrm{d}A)^{T}"))
-defop("fn", core=True, build=lambda n, a: F(n.attr, a[0]),
+defop("fn", sample=("tanh(X)", {"X": ("m", "n")}, ["X"]),
+      core=True, build=lambda n, a: F(n.attr, a[0]),
       vjp=lambda g, n, i: mul(g, R.fn(n.attr).d(n.args[0])),
       jvp=lambda n, ds: mul(R.fn(n.attr).d(n.args[0]), ds[0]),
       np=lambda n, a, d: R.fn(n.attr).np(a[0]), sp=_sp_fn, code=_code_fn,

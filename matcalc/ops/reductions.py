@@ -247,6 +247,6 @@ defsyntax("log_softmax", axis=True, op="logsumexp", build=lambda b, r, a: log_so
 defsyntax("max", op="max", build=lambda b, r, a: _extreme("max", a[0]), shape=lambda t, r, s: ())
 defsyntax("min", op="min", build=lambda b, r, a: _extreme("min", a[0]), shape=lambda t, r, s: ())
 defsyntax("maximum", args=(2, 2), op="maximum", build=lambda b, r, a: _pair("maximum", *a),
-          shape=lambda t, r, s: t.broadcast(r, s, "maximum"), sample=("sum(maximum(0, 1 - x))", V, ["x"]))
+          shape=lambda t, r, s: t.broadcast(r, s, "maximum"), sample=("sum(maximum(0.3, 1 - x))", V, ["x"]))
 defsyntax("minimum", args=(2, 2), op="minimum", build=lambda b, r, a: _pair("minimum", *a),
           shape=lambda t, r, s: t.broadcast(r, s, "minimum"), sample=("minimum(x, 0.5)", V, ["x"]))
