@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from . import simplify as S
 from .expr import Node, fmt_shape, make, postorder, transpose_shape
 from .render import to_latex, to_text
+from .engine import reverse
 from .ops import registry
 
 @dataclass
@@ -64,9 +65,32 @@ def _frontier_expr(front: dict[int, tuple[Node, Node]]) -> Node:
     return S.add(*[pairing(g, d_of(n)) for n, g in front.values()])
 
 
+def _expand(front: dict, node: Node, total: Node, contribs: list) -> Step:
+    """The step of the engine's reverse sweep expanding `node` (adjoint `total`) into its arguments:
+    the frontier df = Σ ⟨Gₖ, d nₖ⟩ loses the node and gains its arguments."""
+    del front[id(node)]
+    rule, formula = registry.step_of(node)
+    if node.op == "mul" and len(contribs) == 1 and \
+            all(i == contribs[0][0] or a.shape == () for i, a in enumerate(node.args)):
+        rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
+    shapes = {"node": f"{to_text(node, share=False)}: {fmt_shape(node.shape)}",
+              "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
+              else f"{fmt_shape(total.shape)} ✗"}
+    for i, c in contribs:
+        a = node.args[i]
+        shapes[f"∂f/∂({to_text(a, share=False)})"] = (
+            f"{fmt_shape(c.shape)} like {fmt_shape(a.shape)} ✓" if c.shape == a.shape else f"{fmt_shape(c.shape)} ✗")
+        prev = front.get(id(a))
+        front[id(a)] = (a, c if prev is None else S.add(prev[1], c))
+    e = _frontier_expr(front)
+    return Step(rule, f"\\mathrm{{d}}f = {to_latex(e, share=False)}", f"df = {to_text(e, share=False)}",
+                shapes, e, note=formula)
+
+
 def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple | None = None,
                    assumption: tuple | None = None) -> list[Step]:
-    """The reverse sweep for a scalar f, written out one rule at a time."""
+    """The reverse sweep for a scalar f, written out one rule at a time: the steps observe the
+    engine's own sweep (`engine.reverse(..., observe=)`), one step per expanded node."""
     steps = []
     name = x.attr
     d0 = pairing(g0, d_of(f))
@@ -76,34 +100,8 @@ def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple 
     if not f.has(name):
         steps.append(Step("no dependence", f"\\mathrm{{d}}f = 0", "df = 0", {}, S.const(0)))
         return steps
-    adj: dict[int, list[Node]] = {id(f): [g0]}
     front: dict[int, tuple[Node, Node]] = {id(f): (f, g0)}
-    for node in reversed(postorder(f)):
-        parts = adj.pop(id(node), None)
-        if parts is None:
-            continue
-        total = S.add(*parts) if len(parts) > 1 else parts[0]
-        if node is x:
-            continue
-        del front[id(node)]
-        rule, formula = registry.step_of(node)
-        if node.op == "mul" and sum(a.has(name) for a in node.args) == 1 and \
-                all(a.has(name) or a.shape == () for a in node.args):
-            rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
-        shapes = {"node": f"{to_text(node, share=False)}: {fmt_shape(node.shape)}",
-                  "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
-                  else f"{fmt_shape(total.shape)} ✗"}
-        for i, a in enumerate(node.args):
-            if a.has(name):
-                c = registry.op(node.op).vjp_rule()(total, node, i)
-                shapes[f"∂f/∂({to_text(a, share=False)})"] = (
-                    f"{fmt_shape(c.shape)} like {fmt_shape(a.shape)} ✓" if c.shape == a.shape else f"{fmt_shape(c.shape)} ✗")
-                adj.setdefault(id(a), []).append(c)
-                prev = front.get(id(a))
-                front[id(a)] = (a, c if prev is None else S.add(prev[1], c))
-        e = _frontier_expr(front)
-        steps.append(Step(rule, f"\\mathrm{{d}}f = {to_latex(e, share=False)}", f"df = {to_text(e, share=False)}",
-                          shapes, e, note=formula))
+    reverse(f, x, g0, observe=lambda node, total, contribs: steps.append(_expand(front, node, total, contribs)))
     g = result
     ident = pairing(g, d_of(x))
     lhs = "tr(Gᵀ dX)" if len(x.shape) == 2 else "Gᵀ dx" if len(x.shape) == 1 else "G dx"
