@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import sys
 
 import numpy as np
@@ -26,9 +25,6 @@ def _guard(fn):
     """Every failure leaves the API as a MatcalcError (bad input) — never another exception."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        # The graph has no reference cycles; collecting in the middle of a derivation only adds latency.
-        was_enabled = gc.isenabled()
-        gc.disable()
         try:
             return fn(*args, **kwargs)
         except MatcalcError:
@@ -39,10 +35,13 @@ def _guard(fn):
             raise MatcalcError("the expression is too large to process") from None
         except Exception as e:  # noqa: BLE001 - the contract: nothing else escapes
             raise InternalError(f"internal error ({type(e).__name__}: {e}); please report it") from e
-        finally:
-            if was_enabled:
-                gc.enable()
     return wrapper
+
+
+def array_shape(shape: tuple) -> tuple:
+    """A value's shape as API.md's arrays see it: a row vector (1×n) is its 1-D vector (jax's
+    `jacobian` of the same function written with 1-D vectors, where `x.T` is `x`)."""
+    return (shape[1],) if len(shape) == 2 and shape[0] == 1 else tuple(shape)
 
 
 def _sympy_dim(d):
@@ -103,9 +102,10 @@ class Derivative:
         """The derivative's shape as matcalc dimensions (ints and names)."""
         if self.kind == "vjp":
             return tuple(self.wrt_shape)
-        if self.layout != "mixed" and len(self.out_shape) + len(self.wrt_shape) <= 2:
-            return tuple(d for d in self.result.shape)
-        return tuple(self.out_shape) + tuple(self.wrt_shape)
+        out = array_shape(self.out_shape) if self.kind == "diff" else tuple(self.out_shape)
+        if self.layout != "mixed" and len(out) + len(self.wrt_shape) <= 2:
+            return array_shape(self.result.shape)
+        return out + tuple(self.wrt_shape)
 
     @property
     def shape(self) -> tuple:
@@ -121,8 +121,10 @@ class Derivative:
         env, dims = bind_values(var_shapes, values)
         val = evaluate_node(self.result, env, dims)
         if self.vec_form:
-            shape = tuple(dims(d) for d in self.out_shape + self.wrt_shape)
+            shape = tuple(dims(d) for d in self.dims)
             val = np.asarray(val).reshape(shape, order="F")
+        elif self.kind == "diff" and np.ndim(val) > len(self.dims):
+            val = np.asarray(val).reshape(tuple(dims(d) for d in self.dims))  # a row output: 1-D
         return np.asarray(val, dtype=float)
 
     # ---- beyond the contract
@@ -321,11 +323,12 @@ def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixe
     f = parsed.expr
     result, vec_form, differential = derive(f, x)
     result, differential = facts(result), facts(differential)
-    if vec_form and len(f.shape) == 1 and len(x.shape) == 1:
+    out = array_shape(f.shape)
+    if vec_form and len(out) == 1 and len(x.shape) == 1:
         vec_form = False  # the m×n Jacobian is already out_shape + wrt_shape
     if layout == "numerator" and f.shape == () and len(x.shape) == 2:
         result = S.T(result)
-    elif layout == "denominator" and len(f.shape) == 1 and len(x.shape) == 1:
+    elif layout == "denominator" and len(out) == 1 and len(x.shape) == 1:
         result = S.T(result)
     return Derivative(kind="diff", parsed=parsed, wrt=wrt, result=result, layout=layout,
                       out_shape=f.shape, wrt_shape=x.shape, vec_form=vec_form, differential=differential)

@@ -20,13 +20,16 @@ EXAMPLES = """examples:
 def _shapes(items: list[str] | None) -> dict | None:
     if not items:
         return None
-    out = {}
+    out, given = {}, {}
     for item in items:
         if "=" not in item:
             raise MatcalcError(f"--shape {item}: write NAME=DIMS, e.g. X=m,n or w=n or c= for a scalar")
         name, dims = item.split("=", 1)
-        dims = dims.strip()
-        out[name.strip()] = tuple(int(d) if d.strip().isdigit() else d.strip() for d in dims.split(",")) if dims else ()
+        name, dims = name.strip(), dims.strip()
+        if name in out:
+            raise MatcalcError(f"--shape {item}: {name} is already given as {given[name]}")
+        given[name] = item
+        out[name] = tuple(d.strip() for d in dims.split(",")) if dims else ()
     return out
 
 

@@ -145,7 +145,7 @@ class Typer:
             return d
         if isinstance(d, str):
             d = d.strip()
-            if d.isdigit():
+            if d.isdigit() or (d[:1] in "+-" and d[1:].isdigit()):
                 return self._dim(int(d), who)
             if not NAME_RE.match(d):
                 raise ShapeError(f"shapes: {who} has a dimension {d!r} that is not a name or an integer")
