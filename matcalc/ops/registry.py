@@ -54,14 +54,14 @@ class Op:
 
     def vjp_rule(self) -> Rule:
         if self.vjp is None:
-            raise InternalError(f"no reverse-mode rule for {self.name}: {self.no_vjp or 'not declared'}")
+            raise InternalError(f"no derivative rule (reverse mode) for {self.name}: {self.no_vjp or 'not declared'}")
         return self.vjp
 
     def jvp_rule(self) -> Rule:
         if self.linear and self.jvp is None:
             return lambda n, ds: self.build(n, ds)
         if self.jvp is None:
-            raise InternalError(f"no forward-mode rule for {self.name}: {self.no_jvp or 'not declared'}")
+            raise InternalError(f"no derivative rule (forward mode) for {self.name}: {self.no_jvp or 'not declared'}")
         return self.jvp
 
     @property
@@ -166,7 +166,7 @@ def op(name: str) -> Op:
         load()
     spec = OPS.get(name)
     if spec is None:
-        raise InternalError(f"no operator {name!r} in the registry")
+        raise InternalError(f"no operator {name!r} in the registry (no derivative rule, evaluation or printing)")
     return spec
 
 
