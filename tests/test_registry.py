@@ -110,6 +110,17 @@ def test_jvp_against_finite_differences(expr, shapes, wrt):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("expr, shapes, wrt", _pairs(only_vjp=True))
+def test_derivative_steps_and_index_form(expr, shapes, wrt):
+    """diff: the reverse sweep for a scalar, else the forward differential and the vec-Jacobian
+    read off it; the steps (which observe the sweep) and the index form render."""
+    d = matcalc.diff(expr, wrt, shapes=shapes)
+    res = d.check()
+    assert res.ok, f"{expr} by {wrt}: {res}"
+    assert d.steps and all(s.rule for s in d.steps)
+    assert d.index_latex
+
+
 @pytest.mark.parametrize("sample", [p.values[0] for p in INSTANCES], ids=[p.id for p in INSTANCES])
 def test_text_round_trip(sample):
     expr, shapes, _ = sample

@@ -18,7 +18,8 @@ Registration checks completeness: an operator without a VJP or JVP must say why 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import InternalError
@@ -118,6 +119,7 @@ OPS: dict[str, Op] = {}
 FNS: dict[str, Fn] = {}
 FUNCS: dict[str, Func] = {}
 _loaded = False
+_LOCK = threading.RLock()
 
 
 def defop(name: str, **kw) -> Op:
@@ -151,13 +153,16 @@ def defsyntax(name: str, **kw) -> Func:
 
 
 def load() -> None:
-    """Import the declaration modules (once; they import the smart constructors)."""
+    """Import the declaration modules (once, under a lock: no thread sees a half-filled registry)."""
     global _loaded
-    if not _loaded:
-        _loaded = True
-        import importlib
-        for module in DECLARATIONS:
-            importlib.import_module(f"{__package__}.{module}")
+    if _loaded:
+        return
+    with _LOCK:
+        if not _loaded:
+            import importlib
+            for module in DECLARATIONS:
+                importlib.import_module(f"{__package__}.{module}")
+            _loaded = True
 
 
 def op(name: str) -> Op:
