@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InternalError, MatcalcError, ShapeError
-from .expr import Node, dim_factors, fmt_shape, postorder
+from .expr import Node, dim_factors, postorder
 from .ops import registry
 
 

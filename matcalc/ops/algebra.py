@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..render import fmt_number
+
 from ..errors import InternalError
 from ..expr import as_2d, make
 from ..simplify import (T, add, bcast, const, diag, eye, fn as F, kron, matmul, mul, ones, pow_, sub,
@@ -169,6 +171,75 @@ def _matmul_vjp(g, n, i):
     return matmul(_t(pre), g, _t(post))
 
 
+# ---- index forms (one entry of the node, with indices and sums)
+def _index_mul(p, n, idx):
+    coef, num, den = "", [], []
+    for a in n.args:
+        if a.op == "const":
+            coef = "-" if a.attr == -1 else fmt_number(a.attr) + " "
+        elif a.op == "pow" and a.args[1].op == "const" and a.args[1].attr < 0:
+            b, e = a.args[0], -a.args[1].attr
+            t = p.entry(b, p.bidx(b, n, idx))
+            den.append(t if e == 1 else f"{{{t}}}^{{{fmt_number(e)}}}")
+        else:
+            t = p.entry(a, p.bidx(a, n, idx))
+            if t != "1":
+                num.append(t)
+    body = " ".join(num) or "1"
+    if den:
+        body = f"\\frac{{{body}}}{{{' '.join(den)}}}"
+    return coef + body
+
+
+def _index_pow(p, n, idx):
+    b, e = n.args
+    if e.op == "const" and e.attr == -1:
+        return rf"\frac{{1}}{{{p.entry(b, p.bidx(b, n, idx))}}}"
+    return f"{{{p.entry(b, p.bidx(b, n, idx))}}}^{{{p.entry(e, p.bidx(e, n, idx))}}}"
+
+
+def _matmul_bounds(p, n, idx):
+    """The index of each boundary between factors (None: a vector's side) and the summed ones."""
+    fs, sh = n.args, n.shape
+    r = idx[0] if len(sh) == 2 and sh[0] != 1 or len(sh) == 1 else None
+    c = idx[-1] if len(sh) == 2 else None
+    row0 = len(fs[0].shape) == 2 and fs[0].shape[0] == 1
+    bounds, sums = [None if row0 else r], []
+    for f in fs[:-1]:
+        bounds.append(None if len(f.shape) == 1 else p.fresh())
+        if bounds[-1] is not None:
+            sums.append(bounds[-1])
+    bounds.append(None if len(fs[-1].shape) == 1 else c)
+    for k, f in enumerate(fs):  # diag(v) keeps the index: δ_ab v_a, summed away
+        if f.op == "diag" and bounds[k] is not None and bounds[k + 1] is not None:
+            a, b = bounds[k], bounds[k + 1]
+            keep, drop = (a, b) if b in sums else (b, a)
+            if drop in sums:
+                sums.remove(drop)
+                bounds = [keep if x == drop else x for x in bounds]
+    return bounds, sums
+
+
+def _index_matmul(p, n, idx):
+    bounds, sums = _matmul_bounds(p, n, idx)
+    parts = []
+    for k, f in enumerate(n.args):
+        if f.op == "diag" and bounds[k] == bounds[k + 1]:
+            parts.append(p.entry(f.args[0], (bounds[k],)))
+            continue
+        col, row = len(f.shape) == 1, len(f.shape) == 2 and f.shape[0] == 1
+        ix = (bounds[k],) if col else (bounds[k + 1],) if row else (bounds[k], bounds[k + 1])
+        parts.append(p.entry(f, ix))
+    body = " ".join(q for q in parts if q != "1") or "1"
+    return (rf"\sum_{{{','.join(sums)}}} " + body) if sums else body
+
+
+def _index_fn(p, n, idx):
+    spec = R.fn(n.attr)
+    name = spec.index or (spec.latex if "{0}" not in spec.latex else rf"\operatorname{{{n.attr}}}")
+    return rf"{name}\left({p.entry(n.args[0], idx, paren=False)}\right)"
+
+
 # ---- leaves (no arguments, so no derivative rules to give)
 defop("const", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: n.attr,
       sp=lambda ctx, n, a: ctx.sp.nsimplify(n.attr), code=lambda g, n: repr(float(n.attr)))
@@ -199,29 +270,30 @@ defop("mul", sample=("X * Y", {"X": ("m", "n"), "Y": ("m", "n")}, ["X", "Y"]),
       vjp=lambda g, n, i: unbroadcast(mul(g, *_others(n, i)), n.args[i].shape),
       jvp=lambda n, ds: _sum_terms(n, [mul(d, *_others(n, i)) for i, d in enumerate(ds) if d is not None]),
       np=lambda n, a, d: np.prod(np.broadcast_arrays(*a), axis=0) if len(a) > 2 else a[0] * a[1], sp=_sp_addmul,
-      code=lambda g, n: " * ".join(g.c(a) for a in n.args), vec_jac=_mul_vec_jac,
+      code=lambda g, n: " * ".join(g.c(a) for a in n.args), vec_jac=_mul_vec_jac, index=_index_mul,
       step=("product rule (element-wise)", r"\mathrm{d}(A \odot B) = \mathrm{d}A \odot B + A \odot \mathrm{d}B"))
 defop("pow", sample=("X ** Y", {"X": ("m", "n"), "Y": ("m", "n")}, ["X", "Y"]),
       arity=2, core=True, build=lambda n, a: pow_(*a), vjp=_pow_vjp, jvp=_pow_jvp,
-      np=lambda n, a, d: np.power(a[0], a[1]), sp=_sp_pow, code=_code_pow, vec_jac=_pow_vec_jac,
+      np=lambda n, a, d: np.power(a[0], a[1]), sp=_sp_pow, index=_index_pow, code=_code_pow, vec_jac=_pow_vec_jac,
       step=("power rule (element-wise)", r"\mathrm{d}(A^{\circ k}) = k A^{\circ (k-1)} \odot \mathrm{d}A"))
 defop("matmul", sample=("A @ B", {"A": ("m", "n"), "B": ("n", "p")}, ["A", "B"]),
       arity=None, core=True, build=lambda n, a: matmul(*a), vjp=_matmul_vjp,
       jvp=lambda n, ds: add(*[matmul(*n.args[:i], d, *n.args[i + 1:]) for i, d in enumerate(ds) if d is not None]),
       np=lambda n, a, d: np.linalg.multi_dot([_col(x) for x in a]) if len(a) > 2 else _col(a[0]) @ _col(a[1]),
-      sp=_sp_matmul, code=lambda g, n: g.matmul(n.args), vec_jac=_matmul_vec_jac,
+      sp=_sp_matmul, code=lambda g, n: g.matmul(n.args), vec_jac=_matmul_vec_jac, index=_index_matmul,
       step=("product rule", r"\mathrm{d}(AB) = \mathrm{d}A\, B + A\, \mathrm{d}B"))
 defop("T", sample=("X.T", {"X": ("m", "n")}, ["X"]),
       core=True, build=lambda n, a: T(a[0]), linear=True, vjp=lambda g, n, i: T(g),
       vec_jac=lambda n, J, key: matmul(_commutation_node(n.args[0]), J(n.args[0])),
       np=lambda n, a, d: np.transpose(a[0]) if np.ndim(a[0]) == 2 else a[0],
       sp=lambda ctx, n, a: a[0].T if isinstance(a[0], ctx.sp.MatrixBase) else a[0], code=_code_T,
+      index=lambda p, n, idx: p.entry(n.args[0], tuple(reversed(idx)) if len(n.args[0].shape) == 2 else idx),
       step=("transpose", r"\mathrm{d}(A^{T}) = (\mathrm{d}A)^{T}"))
 defop("fn", sample=("tanh(X)", {"X": ("m", "n")}, ["X"]),
       core=True, build=lambda n, a: F(n.attr, a[0]),
       vjp=lambda g, n, i: mul(g, R.fn(n.attr).d(n.args[0])),
       jvp=lambda n, ds: mul(R.fn(n.attr).d(n.args[0]), ds[0]),
-      np=lambda n, a, d: R.fn(n.attr).np(a[0]), sp=_sp_fn, code=_code_fn,
+      np=lambda n, a, d: R.fn(n.attr).np(a[0]), sp=_sp_fn, code=_code_fn, index=_index_fn,
       step=("chain rule, element-wise (a diagonal Jacobian)", r"\mathrm{d}f(A) = f'(A) \odot \mathrm{d}A"))
 
 
