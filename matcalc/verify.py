@@ -60,9 +60,7 @@ def _domains(root: Node) -> dict[str, str]:
         elif kind in ("positive", "unit"):
             mark(n.args[0], kind)
         elif n.op == "pow" and not (n.args[1].op == "const" and float(n.args[1].attr).is_integer() and n.args[1].attr > 0):
-            mark(n.args[0], "positive")
-        elif n.op == "norm":
-            mark(n.args[0], "positive")
+            mark(n.args[0], "positive")  # the domain of a power depends on its exponent
     return dom
 
 

@@ -73,7 +73,7 @@ defop("inv", build=lambda n, a: inv(a[0]), vjp=lambda g, n, i: neg(matmul(T(n), 
       step=("inverse rule", r"\mathrm{d}(A^{-1}) = -A^{-1}\,\mathrm{d}A\,A^{-1}"))
 defop("norm", build=lambda n, a: norm(a[0]), vjp=lambda g, n, i: mul(g, div(n.args[0], n)), jvp=lambda n, ds: div(sum_(mul(n.args[0], ds[0])), n),
       np=lambda n, a, d: np.linalg.norm(a[0]), sp=lambda ctx, n, a: ctx.sp.sqrt(sum(x ** 2 for x in a[0])),
-      code="{ns}.linalg.norm({0})", latex=r"\left\|{0}\right\|", unicode="‖{0}‖",
+      code="{ns}.linalg.norm({0})", latex=r"\left\|{0}\right\|", unicode="‖{0}‖", domain="positive",
       sample=("norm(X)", {"X": ("m", "n")}, ["X"]),
       step=("norm rule", r"\mathrm{d}\|A\| = \langle A, \mathrm{d}A\rangle / \|A\|"))
 defop("diag", build=lambda n, a: diag(a[0]), vjp=lambda g, n, i: diag(g),
