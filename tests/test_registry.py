@@ -19,6 +19,8 @@ A new operator gets all of that by being registered with a `sample=`.
 """
 from __future__ import annotations
 
+import ast
+
 import numpy as np
 import pytest
 
@@ -153,6 +155,8 @@ def test_codegen_equals_evaluate_and_text(expr, shapes, wrt):
     values = sample_values(dict(d.parsed.var_shapes, **{up: d.out_shape}), d.parsed.expr, 3)[0]
     want = d.evaluate(values)
     np.testing.assert_allclose(d.compile("numpy")(values), want, rtol=1e-10, atol=1e-12)
+    for backend in ("torch", "jax"):  # optional backends: at least valid Python here
+        ast.parse(d.to_python(backend))
     text_shapes = dict(shapes) if product_dim else {**shapes, up: d.out_shape}
     np.testing.assert_allclose(matcalc.evaluate(d.text, values, shapes=text_shapes), want, rtol=1e-10, atol=1e-12)
 
