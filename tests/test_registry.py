@@ -270,3 +270,14 @@ def test_matrixcalculus_names_map_onto_the_registry():
 def test_errors_of_the_new_functions(expr, message):
     with pytest.raises(matcalc.MatcalcError, match=message.replace("(", r"\(").replace(")", r"\)")):
         matcalc.parse(expr, shapes={"X": ("m", "n"), "y": ("m",)})
+
+
+@pytest.mark.parametrize("expr, shapes, wrt", _pairs(only_vjp=True))
+def test_jax_codegen_equals_evaluate(expr, shapes, wrt):
+    """The jax backend (optional: skipped without jax), single precision unless x64 is on."""
+    pytest.importorskip("jax")
+    out = matcalc.parse(expr, shapes=shapes).shape
+    up = "g" if any(isinstance(x, tuple) for x in out) else "G"
+    d = matcalc.vjp(expr, wrt, shapes=shapes, upstream=up)
+    values = sample_values(dict(d.parsed.var_shapes, **{up: d.out_shape}), d.parsed.expr, 3)[0]
+    np.testing.assert_allclose(np.asarray(d.compile("jax")(values)), d.evaluate(values), rtol=1e-4, atol=1e-5)
