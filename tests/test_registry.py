@@ -150,7 +150,7 @@ def test_latex_and_unicode_render(sample):
 def test_codegen_equals_evaluate_and_text(expr, shapes, wrt):
     out = matcalc.parse(expr, shapes=shapes).shape
     product_dim = any(isinstance(x, tuple) for x in out)  # vec(X): m·n entries, no name to declare:
-    up = "g" if product_dim else "G"                       # a lower-case name is a vector by default
+    up = "g" if product_dim and len(out) == 1 else "G"     # a lower-case name is a vector by default
     d = matcalc.vjp(expr, wrt, shapes=shapes, upstream=up)
     values = sample_values(dict(d.parsed.var_shapes, **{up: d.out_shape}), d.parsed.expr, 3)[0]
     want = d.evaluate(values)
@@ -277,7 +277,8 @@ def test_jax_codegen_equals_evaluate(expr, shapes, wrt):
     """The jax backend (optional: skipped without jax), single precision unless x64 is on."""
     pytest.importorskip("jax")
     out = matcalc.parse(expr, shapes=shapes).shape
-    up = "g" if any(isinstance(x, tuple) for x in out) else "G"
+    up = "g" if any(isinstance(x, tuple) for x in out) and len(out) == 1 else "G"
     d = matcalc.vjp(expr, wrt, shapes=shapes, upstream=up)
     values = sample_values(dict(d.parsed.var_shapes, **{up: d.out_shape}), d.parsed.expr, 3)[0]
     np.testing.assert_allclose(np.asarray(d.compile("jax")(values)), d.evaluate(values), rtol=1e-4, atol=1e-5)
+
