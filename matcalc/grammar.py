@@ -6,6 +6,7 @@ types it and `build.py` turns it into the interned expression graph.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -213,7 +214,8 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
                          f"{caret(text, pos, pos + len(str(e.token)))}") from None
     except UnexpectedCharacters as e:
         pos = e.pos_in_stream
-        raise ParseError(f"unexpected character {text[pos]!r} at column {pos + 1}\n{caret(text, pos)}") from None
+        raise ParseError(f"unexpected character {text[pos]!r} at column {pos + 1}{habit_hint(text, pos)}\n"
+                         f"{caret(text, pos)}") from None
     except UnexpectedInput as e:  # pragma: no cover - other lark input errors
         raise ParseError(f"cannot parse the expression: {e}") from None
     except VisitError as e:
@@ -237,6 +239,27 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
                          f"(matcalc.grammar.LIMITS['max_depth'])") from None
     except RecursionError:
         raise ParseError("the expression nests too deeply") from None
+
+
+#: habits from other languages: the character -> what matcalc writes instead
+HABITS = {"^": "** for a power (x**2)", "'": ".T for a transpose"}
+
+
+def habit_hint(text: str, pos: int) -> str:
+    """'; did you mean ...?' when the unexpected character is another language's habit."""
+    ch = text[pos] if pos < len(text) else ""
+    if ch not in HABITS:
+        return ""
+    if ch == "'":
+        operand = re.search(r"([A-Za-z][A-Za-z0-9_]*|\))\s*$", text[:pos])
+        if operand and operand.group(1) != ")":
+            return f"; did you mean {operand.group(1)}.T (the transpose)?"
+    if ch == "^":
+        base = re.search(r"([A-Za-z0-9_.]+|\))\s*$", text[:pos])
+        expo = re.match(r"\s*([A-Za-z0-9_.]+)", text[pos + 1:])
+        if base and expo and base.group(1) != ")":
+            return f"; did you mean {base.group(1)}**{expo.group(1)}?"
+    return f"; did you mean {HABITS[ch]}?"
 
 
 def _distance(a: str, b: str) -> int:

@@ -83,6 +83,11 @@ def _sp_fn(ctx, n, a):
     return a[0].applyfunc(f) if isinstance(a[0], ctx.sp.MatrixBase) else f(a[0])
 
 
+def _code_shape(shape: tuple) -> tuple:
+    """A row (1×n) is 1-D in generated code, like a vector."""
+    return shape[1:] if len(shape) == 2 and shape[0] == 1 else shape
+
+
 def _code_T(g, n):
     a = n.args[0]
     return g.f("T", x=g.c(a)) if len(a.shape) == 2 and a.shape[0] != 1 else g.code[id(a)]
@@ -251,9 +256,12 @@ defop("dof", core=True, build=lambda n, a: make("dof", tuple(a), None, n.shape),
 defop("eye", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: np.eye(d(n.shape[0])), sp=_sp_const,
       code=lambda g, n: g.f("eye", n=g.dim(n.shape[0])))
 defop("ones", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: np.ones([d(x) for x in n.shape]),
-      sp=_sp_const, code=lambda g, n: g.f("ones", dims=g.dims(n.shape)))
+      sp=_sp_const, code=lambda g, n: g.f("ones", dims=g.dims(_code_shape(n.shape))))
 defop("zeros", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: np.zeros([d(x) for x in n.shape]),
-      sp=_sp_const, code=lambda g, n: g.f("zeros", dims=g.dims(n.shape)))
+      sp=_sp_const, code=lambda g, n: g.f("zeros", dims=g.dims(_code_shape(n.shape))))
+defop("tuple", arity=None, core=True, build=lambda n, a: make("tuple", tuple(a), None, ()),
+      no_vjp="several results side by side (matcalc.grad) are not differentiated", no_jvp="several results",
+      code=lambda g, n: "(" + ", ".join(g._tuple_item(a) for a in n.args) + ("," if len(n.args) == 1 else "") + ")")
 defop("K", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: _commutation(d(n.attr[0]), d(n.attr[1])),
       sp=_sp_K, code=lambda g, n: f"{g.helper('_commutation')}({g.dim(n.attr[0])}, {g.dim(n.attr[1])})")
 

@@ -34,7 +34,7 @@ def _code_kron(g, n):
     a, b = (g.as2d(y) for y in n.args)
     out = (f"torch.kron(({a}).contiguous(), ({b}).contiguous())" if g.backend == "torch"
            else f"{g.b['ns']}.kron({a}, {b})")
-    return out if len(n.shape) == 2 else f"{out}.reshape(-1)"
+    return out if len(n.shape) == 2 and n.shape[0] != 1 else f"{out}.reshape(-1)"  # a row is 1-D here
 
 
 def _kron_jvp(n, ds):
