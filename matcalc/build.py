@@ -21,6 +21,8 @@ class Parsed:
     typer: Typer = field(repr=False)
     facts: list = field(default_factory=list)
     names: tuple = ()  # the variables the text uses, in order of appearance
+    #: the work budget (seconds) of the call that parsed it, for its lazy renderings
+    budget: float | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple:
@@ -29,13 +31,17 @@ class Parsed:
     @property
     def text(self) -> str:
         """The (canonicalised) expression in the input language."""
+        from .budget import limit
         from .render import to_text
-        return to_text(self.expr)
+        with limit(self.budget, "rendering the text"):
+            return to_text(self.expr)
 
     @property
     def latex(self) -> str:
+        from .budget import limit
         from .render import to_latex
-        return to_latex(self.expr)
+        with limit(self.budget, "rendering the LaTeX"):
+            return to_latex(self.expr)
 
     @property
     def variable_shapes(self) -> dict[str, str]:
@@ -77,7 +83,8 @@ def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...
     builder = _Builder(typer)
     expr = builder.build(raw, {})
     var_shapes = {name: typer.final_shape(s) for name, s in typer.var_shapes.items()}
-    parsed = Parsed(expr, var_shapes, text, typer)
+    from .budget import current_seconds
+    parsed = Parsed(expr, var_shapes, text, typer, budget=current_seconds())
     parsed.names = names
     return parsed
 
@@ -111,10 +118,17 @@ class _Builder:
         return self.build(r.args[0], env), self.build(r.args[1], env)
 
     def b_add(self, r, env):
-        return S.add(*self._two(r, env))
+        """A chain `a + b - c + ...` is one sum, built by one call (adding the terms one at a
+        time re-collects every earlier term: quadratic in the number of terms)."""
+        terms = []
+        while r.op in ("add", "sub"):
+            right = self.build(r.args[1], env)
+            terms.append(right if r.op == "add" else S.neg(right))
+            r = r.args[0]
+        terms.append(self.build(r, env))
+        return S.add(*reversed(terms))
 
-    def b_sub(self, r, env):
-        return S.sub(*self._two(r, env))
+    b_sub = b_add
 
     def b_mul(self, r, env):
         return S.mul(*self._two(r, env))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import budget as B
 from .api import _check_name, _check_upstream, _guard, _setup, _shape_words
 from .errors import MatcalcError
 from .expr import Node, make
@@ -223,6 +224,7 @@ def _last_binding(root: Node, rank: dict) -> int:
     return best
 
 
+@B.budgeted()
 @_guard
 def grad(expr: str, wrts, *, shapes: dict | None = None, assume=None, symmetric=None,
          syntax: str = "matcalc", upstream: str | None = None):
