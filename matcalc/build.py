@@ -7,6 +7,7 @@ from . import simplify as S
 from .errors import MatcalcError
 from .expr import Node
 from .grammar import Raw, parse_raw
+from .ops import registry
 from .shapes import Typer
 
 
@@ -89,9 +90,6 @@ def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...
     return parsed
 
 
-#: the constructor of each function of the language (an explicit table: no lookup by input text)
-_CALLS = {"softmax": S.softmax, "logsumexp": S.logsumexp, "tr": S.tr, "det": S.det, "logdet": S.logdet,
-          "inv": S.inv, "norm": S.norm, "diag": S.diag, "kron": S.kron, "vec": S.vec}
 
 
 class _Builder:
@@ -179,21 +177,9 @@ class _Builder:
                 return S.commutation(*dims)
             shape = tuple(dims)
             return S.ones(shape) if name == "ones" else S.zeros(shape)
+        # the registry's declaration of the function (an explicit table: no lookup by input text)
+        spec = registry.functions()[name]
         args = [self.build(a, env) for a in r.args]
-        a = args[0]
-        if name in S.ELEMENTWISE:
-            return S.fn(name, a)
-        if name in ("sum", "mean"):
-            out = S.sum_(a, r.axis, r.keepdims)
-            if name == "sum":
-                return out
-            from .expr import numel
-            count = numel(a.shape) if r.axis is None or len(a.shape) < 2 else a.shape[r.axis]
-            return S.div(out, S.numel(count))
-        if name in ("len", "rows", "cols"):
-            return S.numel(self.t.final_dim(r.dims[0]))
-        if name == "dot":
-            return S.matmul(S.T(a), args[1])
-        if name in ("softmax", "logsumexp"):
-            return _CALLS[name](a, r.axis)
-        return _CALLS[name](*args)
+        if spec.op == "fn":
+            return S.fn(name, args[0])
+        return spec.build(self, r, args)

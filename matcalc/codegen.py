@@ -93,73 +93,27 @@ class CodeGen:
         s = self.code[id(n)]
         return s if _is_operand(s) else f"({s})"
 
+    def helpers_in(self, template: str) -> None:
+        """Mark the helpers a code template calls."""
+        for h in _HELPERS:
+            if h + "(" in template:
+                self.helper(h)
+
     # ---- operators
     def node(self, n: Node) -> str:
-        op = n.op
-        if op == "const":
-            return repr(float(n.attr))
-        if op == "numel":
-            return f"float({self.dim(n.attr)})"
-        if op == "eye":
-            return self.f("eye", n=self.dim(n.shape[0]))
-        if op in ("ones", "zeros"):  # a row (1×n) is 1-D in generated code, like a vector
-            return self.f(op, dims=self.dims(n.shape[1:] if _is_row(n.shape) else n.shape))
-        if op == "K":
-            return f"{self.helper('_commutation')}({self.dim(n.attr[0])}, {self.dim(n.attr[1])})"
-        if op == "tuple":  # several results (matcalc.grad), each piece computed once
-            return "(" + ", ".join(self._tuple_item(a) for a in n.args) + ("," if len(n.args) == 1 else "") + ")"
-        if op == "add":
-            return " + ".join(self.c(a) for a in n.args)
-        if op == "mul":
-            return " * ".join(self.c(a) for a in n.args)
-        if op == "pow":
-            base, e = n.args
-            if e.op == "const" and e.attr == -1:
-                return f"1.0 / {self.c(base)}"
-            return f"{self.c(base)} ** {self.c(e)}"
-        if op == "matmul":
-            return self.matmul(n.args)
-        if op == "T" and len(n.args[0].shape) == 2 and n.args[0].shape[1] == 1 and n.args[0].shape[0] != 1:
-            return f"{self.c(n.args[0])}.reshape(-1)"  # an m×1 column's transpose: a row, 1-D here
-        if op == "T":
-            return self.f("T", x=self.c(n.args[0])) if len(n.args[0].shape) == 2 and n.args[0].shape[0] != 1 else self.code[id(n.args[0])]
-        if op == "fn":
-            if n.attr == "sigmoid" and self.backend == "numpy":
-                self.helper("_sigmoid")
-            return self.b["fn"][n.attr].format(ns=self.b["ns"], x=self.code[id(n.args[0])])
-        x = self.code[id(n.args[0])] if n.args else ""
-        if op == "sum":
-            if len(n.shape) == 2:  # the row sums kept as an m×1 column
-                return self.f("sum_keep", x=x, axis=n.attr)
-            return self.f("sum", x=x) if n.attr is None else self.f("sum_axis", x=x, axis=n.attr)
-        if op == "tr":
-            return self.f("trace", x=x)
-        if op == "det":
-            return self.f("det", x=x)
-        if op == "logdet":
-            return self.f("slogdet", x=x)
-        if op == "inv":
-            return self.f("inv", x=x)
-        if op == "norm":
-            return self.f("norm", x=x)
-        if op in ("diag", "diagv"):
-            return self.f("diag", x=x)
-        if op == "softmax":
-            return f"{self.helper('_softmax')}({x}, axis={n.attr})"
-        if op == "logsumexp":
-            return f"{self.helper('_logsumexp')}({x}, axis={n.attr})"
-        if op == "vec":
-            return self.f("vec", x=self.c(n.args[0]))
-        if op == "unvec":
-            if self.backend == "torch":
-                self.helper("_freshape")
-            out = self.f("freshape", x=self.c(n.args[0]), dims=self.dims(n.attr))
-            return out if len(n.shape) == 2 and n.shape[0] != 1 else f"{out}.reshape(-1)"
-        if op == "kron":
-            a, b = (self.as2d(y) for y in n.args)
-            out = self.f("kron", a=a, b=b)
-            return out if len(n.shape) == 2 and not _is_row(n.shape) else f"{out}.reshape(-1)"
-        raise NotImplementedError(op)  # pragma: no cover - every operator is listed above
+        """The code of one node: its declaration's `code=` (ops/), a template over the arguments'
+        code ({0}, {1}; {ns} the backend's namespace), per backend, or a callable."""
+        from .ops import registry
+        form = registry.op(n.op).code
+        if isinstance(form, dict):
+            form = form.get(self.backend, form.get("numpy"))
+        if form is None:
+            from .errors import InternalError
+            raise InternalError(f"no generated code for {n.op}")
+        if callable(form):
+            return form(self, n)
+        self.helpers_in(form)
+        return form.format(*[self.code[id(a)] for a in n.args], ns=self.b["ns"])
 
     def _tuple_item(self, n: Node) -> str:
         if n.op != "var" and not n.args:  # a constant (zeros, eye, ...) is a fresh array

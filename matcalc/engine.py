@@ -1,4 +1,4 @@
-"""The walks that compose the local rules of `rules.py` by the chain rule.
+"""The walks that compose the operators' local rules (declared in `ops/`) by the chain rule.
 
 - `reverse(f, x, g)`: the adjoint of variable x when f's adjoint is g (one reverse sweep over
   the shared graph, contributions summed per node) — gradients and backprop rules;
@@ -9,18 +9,24 @@
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from .errors import InternalError
-from .expr import Node, as_2d, numel, postorder
-from .rules import JVP, VJP
-from .simplify import (T, _joint, add, bcast, commutation, diag, eye, kron, matmul, mul, ones, unvec, vec, zeros)
+from .expr import Node, numel, postorder
+from .ops import registry
+from .simplify import add, eye, unvec, zeros
+
+#: (node, adjoint, [(argument index, contribution)]) for each node the reverse sweep expands
+Observer = Callable[[Node, Node, list], None]
 
 
-def reverse(f: Node, x: Node, g: Node) -> Node:
-    """The adjoint of variable `x` given the adjoint `g` of `f` (reverse mode)."""
-    return reverse_many(f, (x,), g)[x.attr]
+def reverse(f: Node, x: Node, g: Node, observe: Observer | None = None) -> Node:
+    """The adjoint of variable `x` given the adjoint `g` of `f` (reverse mode); `observe` sees
+    every expansion (the steps write the sweep out from it)."""
+    return reverse_many(f, (x,), g, observe)[x.attr]
 
 
-def reverse_many(f: Node, xs, g: Node) -> dict[str, Node]:
+def reverse_many(f: Node, xs, g: Node, observe: Observer | None = None) -> dict[str, Node]:
     """The adjoints of the variables `xs` given the adjoint `g` of `f`, from ONE reverse sweep:
     the pieces they share (the adjoints of common subexpressions) are built once."""
     want = {x.attr: x for x in xs}
@@ -41,12 +47,12 @@ def reverse_many(f: Node, xs, g: Node) -> dict[str, Node]:
             if not left:
                 break
             continue
-        rule = VJP.get(node.op)
-        if rule is None:
-            raise InternalError(f"no derivative rule for {node.op}")
-        for i, a in enumerate(node.args):
-            if a.vars & names:
-                adj.setdefault(id(a), []).append(_like(rule(total, node, i), a.shape))
+        rule = registry.op(node.op).vjp_rule()
+        contribs = [(i, _like(rule(total, node, i), a.shape)) for i, a in enumerate(node.args) if a.vars & names]
+        for i, c in contribs:
+            adj.setdefault(id(node.args[i]), []).append(c)
+        if observe is not None:
+            observe(node, total, contribs)
     return out
 
 
@@ -70,37 +76,8 @@ def forward(f: Node, seeds: dict[str, Node]) -> Node | None:
             d[id(node)] = None
             continue
         ds = [d[id(a)] for a in node.args]
-        rule = JVP.get(node.op)
-        if rule is None:
-            raise InternalError(f"no derivative rule for {node.op}")
-        d[id(node)] = rule(node, ds)
+        d[id(node)] = registry.op(node.op).jvp_rule()(node, ds)
     return d[id(f)]
-
-
-def _lift(j: Node, src: tuple, dst: tuple) -> Node:
-    """The vec-Jacobian of a value of shape `src` broadcast to shape `dst`."""
-    if src == dst:
-        return j
-    if src == ():
-        return matmul(vec(ones(dst)), j)
-    m, n = dst
-    if len(src) == 2 and src[1] == 1:  # an m×1 column over the columns: vec(c 1ᵀ) = (1_n ⊗ I_m) c
-        return matmul(kron(ones((n,)), eye(m)), j)
-    # a vector (or row) broadcast over the rows of an m×n matrix: vec(1 vᵀ) = (I_n ⊗ 1_m) v
-    return matmul(kron(eye(n), ones((m,))), j)
-
-
-def _kron_jacobian(e: Node, key: str, J) -> Node:
-    """vec(A ⊗ B) = (I_q ⊗ K(s, p) ⊗ I_r)(vec A ⊗ vec B) for A p×q, B r×s, and
-    vec A ⊗ vec B = (I_pq ⊗ vec B) vec A = (vec A ⊗ I_rs) vec B."""
-    a, b = e.args
-    if key in a.vars and key in b.vars:
-        raise InternalError("internal error: the differential is not linear")
-    (p, q), (r, s) = as_2d(a.shape), as_2d(b.shape)
-    perm = kron(kron(eye(q), commutation(s, p)), eye(r))
-    if key in a.vars:
-        return matmul(perm, kron(eye(numel(a.shape)), vec(b)), J(a))
-    return matmul(perm, kron(vec(a), eye(numel(b.shape))), J(b))
 
 
 def vec_jacobian(df: Node, seed: Node) -> Node:
@@ -110,65 +87,18 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
 
     def J(e: Node) -> Node:
         got = memo.get(id(e))
-        if got is not None:
-            return got
-        out = _J(e)
-        memo[id(e)] = out
-        return out
+        if got is None:
+            got = memo[id(e)] = _J(e)
+        return got
 
     def _J(e: Node) -> Node:
         if e is seed:
             return eye(numel(seed.shape))
         if key not in e.vars:  # no dependence (e.g. the zero differential of step or sign)
             return zeros((numel(e.shape), numel(seed.shape)))
-        op = e.op
-        if op == "add":
-            return add(*[_lift(J(t), t.shape, e.shape) for t in e.args if key in t.vars])
-        if op == "mul":
-            idx = [i for i, a in enumerate(e.args) if key in a.vars]
-            if len(idx) != 1:
-                raise InternalError("internal error: the differential is not linear")
-            i = idx[0]
-            x = e.args[i]
-            others = [f for j, f in enumerate(e.args) if j != i]
-            if _joint(others) is None:  # an m×1 column and a vector meet only through dX's shape
-                others = [bcast(f, e.shape) for f in others]
-            a = mul(*others)
-            if a.shape == ():
-                return mul(a, _lift(J(x), x.shape, e.shape))
-            if x.shape == ():
-                return matmul(vec(bcast(a, e.shape)), J(x))
-            return matmul(diag(vec(bcast(a, e.shape))), _lift(J(x), x.shape, e.shape))
-        if op == "matmul":
-            idx = [i for i, a in enumerate(e.args) if key in a.vars]
-            if len(idx) != 1:
-                raise InternalError("internal error: the differential is not linear")
-            i = idx[0]
-            x = e.args[i]
-            r, c = as_2d(x.shape)
-            left = matmul(*e.args[:i]) if i else eye(r)
-            right = T(matmul(*e.args[i + 1:])) if i + 1 < len(e.args) else eye(c)
-            return matmul(kron(right, left), J(x))
-        if op == "T":
-            x = e.args[0]
-            r, c = as_2d(x.shape)
-            return matmul(commutation(r, c), J(x))
-        if op == "sum":
-            x = e.args[0]
-            if e.attr is None:
-                return matmul(T(vec(ones(x.shape))), J(x))
-            m, n = x.shape
-            if e.attr == 0:
-                return matmul(kron(eye(n), T(ones((m,)))), J(x))
-            return matmul(kron(T(ones((n,))), eye(m)), J(x))
-        if op == "tr":
-            return matmul(T(vec(eye(e.args[0].shape[0]))), J(e.args[0]))
-        if op in ("vec", "unvec"):
-            return J(e.args[0])
-        if op == "kron":
-            return _kron_jacobian(e, key, J)
-        if op == "pow" and e.args[1].op == "const" and e.args[1].attr == 1:
-            return J(e.args[0])
-        raise InternalError(f"cannot read a Jacobian off a differential through {op}")
+        rule = registry.op(e.op).vec_jac
+        if rule is None:
+            raise InternalError(f"cannot read a Jacobian off a differential through {e.op}")
+        return rule(e, J, key)
 
     return J(df)

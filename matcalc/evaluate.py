@@ -1,85 +1,12 @@
-"""A numpy interpreter over the expression graph (one evaluation per distinct node)."""
+"""A numpy interpreter over the expression graph (one evaluation per distinct node); each
+operator's numpy evaluation is its declaration's `np=` (ops/)."""
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import InternalError, MatcalcError, ShapeError
-from .expr import Node, dim_factors, fmt_shape, postorder
-
-
-def _softmax(x, axis=None):
-    z = x - (x.max() if axis is None else x.max(axis=axis, keepdims=True))
-    e = np.exp(z)
-    return e / (e.sum() if axis is None else e.sum(axis=axis, keepdims=True))
-
-
-def _logsumexp(x, axis=None):
-    m = x.max() if axis is None else x.max(axis=axis, keepdims=True)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=axis is not None)) + m
-    return out if axis is None else out.reshape(-1)
-
-
-def _sigmoid(x):
-    return 0.5 * (1 + np.tanh(0.5 * x))
-
-
-FUNCS = {
-    "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tan": np.tan, "tanh": np.tanh,
-    "sigmoid": _sigmoid, "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs, "sqrt": np.sqrt,
-    "softplus": lambda x: np.logaddexp(0.0, x), "sign": np.sign,
-    "step": lambda x: (np.asarray(x) > 0).astype(float),
-}
-
-
-def _col(x):
-    x = np.asarray(x, dtype=float)
-    return x.reshape(-1, 1) if x.ndim == 1 else x.reshape(1, 1) if x.ndim == 0 else x
-
-
-def _commutation(m: int, n: int) -> np.ndarray:
-    k = np.zeros((m * n, m * n))
-    for i in range(m):
-        for j in range(n):
-            k[i * n + j, j * m + i] = 1.0
-    return k
-
-
-def _lin(fn, name):
-    def run(x):
-        try:
-            return fn(x)
-        except np.linalg.LinAlgError as e:
-            raise MatcalcError(f"{name}: {e}") from None
-    return run
-
-
-OPS = {
-    "const": lambda n, a, d: n.attr,
-    "numel": lambda n, a, d: float(d(n.attr)),
-    "eye": lambda n, a, d: np.eye(d(n.shape[0])),
-    "ones": lambda n, a, d: np.ones([d(x) for x in n.shape]),
-    "zeros": lambda n, a, d: np.zeros([d(x) for x in n.shape]),
-    "K": lambda n, a, d: _commutation(d(n.attr[0]), d(n.attr[1])),
-    "add": lambda n, a, d: sum(a[1:], a[0]),
-    "mul": lambda n, a, d: np.prod(np.broadcast_arrays(*a), axis=0) if len(a) > 2 else a[0] * a[1],
-    "pow": lambda n, a, d: np.power(a[0], a[1]),
-    "matmul": lambda n, a, d: np.linalg.multi_dot([_col(x) for x in a]) if len(a) > 2 else _col(a[0]) @ _col(a[1]),
-    "T": lambda n, a, d: np.transpose(a[0]) if np.ndim(a[0]) == 2 else a[0],
-    "fn": lambda n, a, d: FUNCS[n.attr](a[0]),
-    "sum": lambda n, a, d: np.sum(a[0], axis=n.attr),
-    "tr": lambda n, a, d: np.trace(a[0]),
-    "det": lambda n, a, d: np.linalg.det(a[0]),
-    "logdet": lambda n, a, d: np.linalg.slogdet(a[0])[1],
-    "inv": lambda n, a, d: _lin(np.linalg.inv, "inv")(a[0]),
-    "norm": lambda n, a, d: np.linalg.norm(a[0]),
-    "diag": lambda n, a, d: np.diag(np.ravel(a[0])),
-    "diagv": lambda n, a, d: np.diag(a[0]).copy(),
-    "softmax": lambda n, a, d: _softmax(a[0], n.attr),
-    "logsumexp": lambda n, a, d: _logsumexp(a[0], n.attr),
-    "vec": lambda n, a, d: np.asarray(a[0]).reshape(-1, order="F"),
-    "kron": lambda n, a, d: np.kron(_col(a[0]), _col(a[1])),
-    "unvec": lambda n, a, d: np.asarray(a[0]).reshape((d(n.attr[0]), d(n.attr[1])), order="F"),
-}
+from .expr import Node, dim_factors, postorder
+from .ops import registry
 
 
 def _has(shape: tuple) -> str:
@@ -167,7 +94,7 @@ def evaluate_node(root: Node, env: dict, dims: Dims) -> np.ndarray:
                 raise MatcalcError(f"d{node.attr} is a differential, not a value")
             else:
                 args = [memo[id(a)] for a in node.args]
-                val = OPS[node.op](node, args, dims)
+                val = registry.op(node.op).np(node, args, dims)
             shape = tuple(dims(d) for d in node.shape)
             arr = np.asarray(val, dtype=float)
             if arr.shape != shape:

@@ -131,19 +131,18 @@ def transpose_kron(a):
 
 # ----------------------------------------------------------------------------- element-wise functions
 
-_INVERSE = {("log", "exp"), ("exp", "log")}
-_IDEMPOTENT = frozenset(("abs", "relu", "sign", "step"))
-
-
-@identity("fn", "log(exp x) = x, exp(log x) = x", example="log(exp(x)) + exp(log(y))",
+@identity("fn", "log(exp x) = x, exp(log x) = x (the registry's inverse=)", example="log(exp(x)) + exp(log(y))",
           shapes={"x": ("n",), "y": ("n",)}, domain={"y": "positive"})
 def inverse_functions(name, a):
-    return a.args[0] if a.op == "fn" and (name, a.attr) in _INVERSE else None
+    from .ops import registry
+    return a.args[0] if a.op == "fn" and registry.fn(name).inverse == a.attr else None
 
 
-@identity("fn", "f(f(x)) = f(x) for f in abs, relu, sign, step", example="abs(abs(x)) + relu(relu(x))")
+@identity("fn", "f(f(x)) = f(x) for f in abs, relu, sign, step (the registry's idempotent=)",
+          example="abs(abs(x)) + relu(relu(x))")
 def idempotent_function(name, a):
-    return a if a.op == "fn" and name == a.attr and name in _IDEMPOTENT else None
+    from .ops import registry
+    return a if a.op == "fn" and name == a.attr and registry.fn(name).idempotent else None
 
 
 def one_plus_exp(a: Node):

@@ -3,11 +3,9 @@ a matrix result entry by entry (∂L/∂w_{ij} = 2 Σ_k x_{ki} (ŷ_{kj} − y_{k
 from __future__ import annotations
 
 from .expr import Node
+from .ops import registry
 from .render import _latex_symbol, fmt_number
 
-_FN = {"exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tan": r"\tan", "tanh": r"\tanh",
-       "sigmoid": r"\sigma", "relu": r"\operatorname{relu}", "abs": r"\operatorname{abs}", "sqrt": r"\sqrt",
-       "softplus": r"\operatorname{softplus}", "sign": r"\operatorname{sign}", "step": r"\operatorname{step}"}
 _FREE = ["k", "l", "r", "s", "t", "u", "v", "a", "b", "c"]
 
 
@@ -32,6 +30,8 @@ class IndexPrinter:
         return base + (f"_{{{''.join(idx)}}}" if idx else "")
 
     def entry(self, n: Node, idx: tuple, paren: bool = True) -> str:
+        """Entry `idx` of `n`: leaves and sums here, every other operator by its declaration's
+        `index=` (ops/), else its LaTeX with the indices attached."""
         idx = tuple(idx)
         op = n.op
         if n.shape == ():
@@ -51,93 +51,20 @@ class IndexPrinter:
         if op in ("ones", "zeros"):
             return "1" if op == "ones" else "0"
         if op == "add":
-            parts = [self.entry(a, self._bidx(a, n, idx)) for a in n.args]
+            parts = [self.entry(a, self.bidx(a, n, idx)) for a in n.args]
             out = parts[0]
             for p in parts[1:]:
                 out += " - " + p[1:] if p.startswith("-") else " + " + p
             return f"\\left({out}\\right)" if paren else out
-        if op == "mul":
-            coef, num, den = "", [], []
-            for a in n.args:
-                if a.op == "const":
-                    coef = "-" if a.attr == -1 else fmt_number(a.attr) + " "
-                elif a.op == "pow" and a.args[1].op == "const" and a.args[1].attr < 0:
-                    b, e = a.args[0], -a.args[1].attr
-                    t = self.entry(b, self._bidx(b, n, idx))
-                    den.append(t if e == 1 else f"{{{t}}}^{{{fmt_number(e)}}}")
-                else:
-                    t = self.entry(a, self._bidx(a, n, idx))
-                    if t != "1":
-                        num.append(t)
-            body = " ".join(num) or "1"
-            if den:
-                body = f"\\frac{{{body}}}{{{' '.join(den)}}}"
-            return coef + body
-        if op == "pow":
-            b, e = n.args
-            if e.op == "const" and e.attr == -1:
-                return rf"\frac{{1}}{{{self.entry(b, self._bidx(b, n, idx))}}}"
-            return f"{{{self.entry(b, self._bidx(b, n, idx))}}}^{{{self.entry(e, self._bidx(e, n, idx))}}}"
-        if op == "matmul":
-            fs = n.args
-            sh = n.shape
-            r = idx[0] if len(sh) == 2 and sh[0] != 1 or len(sh) == 1 else None
-            c = idx[-1] if len(sh) == 2 else None
-            col = [len(f.shape) == 1 for f in fs]
-            row = [len(f.shape) == 2 and f.shape[0] == 1 for f in fs]
-            bounds = [None if row[0] else r]
-            sums = []
-            for k in range(len(fs) - 1):
-                if col[k]:
-                    bounds.append(None)
-                else:
-                    bounds.append(self.fresh())
-                    sums.append(bounds[-1])
-            bounds.append(None if col[-1] else c)
-            for k, f in enumerate(fs):  # diag(v) keeps the index: δ_ab v_a, summed away
-                if f.op == "diag" and bounds[k] is not None and bounds[k + 1] is not None:
-                    a, b = bounds[k], bounds[k + 1]
-                    keep, drop = (a, b) if b in sums else (b, a)
-                    if drop in sums:
-                        sums.remove(drop)
-                        bounds = [keep if x == drop else x for x in bounds]
-            parts = []
-            for k, f in enumerate(fs):
-                if f.op == "diag" and bounds[k] == bounds[k + 1]:
-                    parts.append(self.entry(f.args[0], (bounds[k],)))
-                    continue
-                ix = (bounds[k],) if col[k] else (bounds[k + 1],) if row[k] else (bounds[k], bounds[k + 1])
-                parts.append(self.entry(f, ix))
-            body = " ".join(q for q in parts if q != "1") or "1"
-            return (rf"\sum_{{{','.join(sums)}}} " + body) if sums else body
-        if op == "T":
-            a = n.args[0]
-            return self.entry(a, tuple(reversed(idx)) if len(a.shape) == 2 else idx)
-        if op == "fn":
-            return rf"{_FN[n.attr]}\left({self.entry(n.args[0], idx, paren=False)}\right)"
-        if op == "sum":
-            a = n.args[0]
-            if len(a.shape) == 1:
-                k = self.fresh()
-                return rf"\sum_{{{k}}} {self.entry(a, (k,))}"
-            if n.attr is None:
-                k, q = self.fresh(), self.fresh()
-                return rf"\sum_{{{k},{q}}} {self.entry(a, (k, q))}"
-            k = self.fresh()
-            return rf"\sum_{{{k}}} {self.entry(a, (k, idx[0]) if n.attr == 0 else (idx[0], k))}"
-        if op == "tr":
-            k = self.fresh()
-            return rf"\sum_{{{k}}} {self.entry(n.args[0], (k, k))}"
-        if op == "diag":
-            return rf"\delta_{{{''.join(idx)}}} {self.entry(n.args[0], idx[:1])}"
-        if op == "diagv":
-            return self.entry(n.args[0], (idx[0], idx[0]))
+        rule = registry.op(op).index
+        if rule is not None:
+            return rule(self, n, idx)
         from .render import to_latex
         if n.shape == ():
             return to_latex(n, share=False)
         return rf"\left({to_latex(n, share=False)}\right)_{{{''.join(i for i in idx if i)}}}"
 
-    def _bidx(self, a: Node, parent: Node, idx: tuple) -> tuple:
+    def bidx(self, a: Node, parent: Node, idx: tuple) -> tuple:
         """The index of a broadcast operand: a vector over matrix rows takes the column index."""
         if a.shape == () or a.shape == parent.shape:
             return idx

@@ -64,9 +64,24 @@ class _Base:
         if id(n) in self.names:
             got = (self.name(self.names[id(n)]), PREC_ATOM)
         else:
-            got = getattr(self, "_print_" + n.op)(n)
+            got = self.dispatch(n)
         self.memo[id(n)] = (n, got)
         return got
+
+    def dispatch(self, n: Node) -> tuple[str, int]:
+        """The operator's own form from its declaration (ops/): a callable, a template with {0},
+        or a function name; else the printer's core method; else the generic name(args)."""
+        from .ops import registry
+        spec = registry.op(n.op)
+        form = self.form(spec)
+        if form is None:
+            meth = getattr(self, "_print_" + n.op, None)
+            return meth(n) if meth is not None else self.generic(n, spec.written)
+        if callable(form):
+            return form(self, n)
+        if "{0}" in form:
+            return form.format(*[self.render(a)[0] for a in n.args]), PREC_ATOM
+        return self.generic(n, form)
 
     def untransposed(self, n: Node):
         """Factors of Pᵀ when most factors of the product P are transposed, else None:
@@ -203,7 +218,7 @@ class TextPrinter(_Base):
             d = next((d for d in den if not isinstance(d, tuple) and d.op == "numel" and d.attr == count), None)
             if d is not None:
                 den.remove(d)
-                out[id(f)] = ("mean" + self._print_sum(f)[0][3:], PREC_ATOM)
+                out[id(f)] = ("mean" + self.dispatch(f)[0][3:], PREC_ATOM)
         return out
 
     def _print_pow(self, n):
@@ -223,40 +238,18 @@ class TextPrinter(_Base):
     def _print_T(self, n):
         return self.at(n.args[0], PREC_POST) + ".T", PREC_POST
 
-    def _call(self, name, *args):
-        return f"{name}({', '.join(self.render(a)[0] for a in args)})", PREC_ATOM
+    def form(self, spec):
+        return spec.text
+
+    def generic(self, n, name):
+        """name(args), with axis=k when the operator has an axis."""
+        args = [self.render(a)[0] for a in n.args]
+        if isinstance(n.attr, int) and not isinstance(n.attr, bool):
+            args.append(f"axis={n.attr}")
+        return f"{name}({', '.join(args)})", PREC_ATOM
 
     def _print_fn(self, n):
-        return self._call(n.attr, n.args[0])
-
-    def _print_sum(self, n):
-        if n.attr is None:
-            return self._call("sum", n.args[0])
-        keep = ", keepdims=True" if len(n.shape) == 2 else ""
-        return f"sum({self.render(n.args[0])[0]}, axis={n.attr}{keep})", PREC_ATOM
-
-    def _print_softmax(self, n):
-        if n.attr is None:
-            return self._call("softmax", n.args[0])
-        return f"softmax({self.render(n.args[0])[0]}, axis={n.attr})", PREC_ATOM
-
-    def _print_logsumexp(self, n):
-        if n.attr is None:
-            return self._call("logsumexp", n.args[0])
-        return f"logsumexp({self.render(n.args[0])[0]}, axis={n.attr})", PREC_ATOM
-
-    _print_tr = lambda self, n: self._call("tr", n.args[0])
-    _print_det = lambda self, n: self._call("det", n.args[0])
-    _print_logdet = lambda self, n: self._call("logdet", n.args[0])
-    _print_inv = lambda self, n: self._call("inv", n.args[0])
-    _print_norm = lambda self, n: self._call("norm", n.args[0])
-    _print_diag = lambda self, n: self._call("diag", n.args[0])
-    _print_diagv = lambda self, n: self._call("diag", n.args[0])
-    _print_vec = lambda self, n: self._call("vec", n.args[0])
-    _print_kron = lambda self, n: self._call("kron", *n.args)
-
-    def _print_unvec(self, n):
-        return f"unvec({self.render(n.args[0])[0]}, {self.dim(n.attr[0])}, {self.dim(n.attr[1])})", PREC_ATOM
+        return self.generic(n, n.attr)
 
 
 def _transposes(n: Node) -> int:
@@ -397,6 +390,14 @@ def _latex_printer_class():
         def _print_Node(self, n):
             return self.render(n)[0]
 
+        def form(self, spec):
+            return spec.latex
+
+        def generic(self, n, name):
+            if not name.startswith("\\"):
+                name = "\\operatorname{" + name.replace("_", "\\_") + "}"
+            return self._fcall(name, *n.args)
+
         def paren(self, s):
             return f"\\left({s}\\right)"
 
@@ -483,7 +484,7 @@ def _latex_printer_class():
             exp = self.render(e)[0]
             if base.shape != ():
                 exp = "\\circ " + exp
-            if base.op == "fn" and base.attr in ("tanh", "sigmoid", "sin", "cos", "tan", "exp", "log"):
+            if base.op == "fn" and _plain_command(base.attr):
                 return f"{self.render(base)[0]}^{{{exp}}}", PREC_POW
             return f"{self.at(base, PREC_ATOM)}^{{{exp}}}", PREC_POW
 
@@ -498,56 +499,27 @@ def _latex_printer_class():
                 return f"{self.at(a.args[0], PREC_ATOM)}^{{-T}}", PREC_POST
             return f"{self.at(a, PREC_ATOM)}^{{T}}", PREC_POST
 
-        def _print_inv(self, n):
-            return f"{self.at(n.args[0], PREC_ATOM)}^{{-1}}", PREC_POST
-
-        _FN = {"exp": "\\exp", "log": "\\log", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan",
-               "tanh": "\\tanh", "sigmoid": "\\sigma", "relu": "\\operatorname{relu}",
-               "softplus": "\\operatorname{softplus}", "sign": "\\operatorname{sign}",
-               "step": "\\operatorname{step}"}
-
         def _fcall(self, name, *args):
             return f"{name}\\left({', '.join(self.render(a)[0] for a in args)}\\right)", PREC_ATOM
 
         def _print_fn(self, n):
-            if n.attr == "abs":
-                return f"\\left|{self.render(n.args[0])[0]}\\right|", PREC_ATOM
-            if n.attr == "sqrt":
-                return f"\\sqrt{{{self.render(n.args[0])[0]}}}", PREC_ATOM
-            return self._fcall(self._FN[n.attr], n.args[0])
-
-        def _print_sum(self, n):
-            a = n.args[0]
-            if n.attr is None:
-                return f"\\sum {self.at(a, PREC_ATOM)}", PREC_MUL
-            m, k = a.shape
-            if n.attr == 0:
-                return f"{self.at(a, PREC_ATOM)}^{{T}} \\mathbf{{1}}_{{{self.dim(m)}}}", PREC_MUL
-            return f"{self.at(a, PREC_NEG)} \\mathbf{{1}}_{{{self.dim(k)}}}", PREC_MUL
-
-        def _print_softmax(self, n):
-            return self._fcall("\\operatorname{softmax}" + ("" if n.attr is None else f"_{{{n.attr}}}"), n.args[0])
-
-        def _print_logsumexp(self, n):
-            return self._fcall("\\operatorname{logsumexp}" + ("" if n.attr is None else f"_{{{n.attr}}}"), n.args[0])
-
-        _print_tr = lambda self, n: self._fcall("\\operatorname{tr}", n.args[0])
-        _print_det = lambda self, n: self._fcall("\\det", n.args[0])
-        _print_logdet = lambda self, n: self._fcall("\\log\\det", n.args[0])
-        _print_norm = lambda self, n: (f"\\left\\|{self.render(n.args[0])[0]}\\right\\|", PREC_ATOM)
-        _print_diag = lambda self, n: self._fcall("\\operatorname{diag}", n.args[0])
-        _print_diagv = lambda self, n: self._fcall("\\operatorname{diag}", n.args[0])
-        _print_vec = lambda self, n: self._fcall("\\operatorname{vec}", n.args[0])
-        _print_unvec = lambda self, n: self._fcall(
-            f"\\operatorname{{unvec}}_{{{self.dim(n.attr[0])} \\times {self.dim(n.attr[1])}}}", n.args[0])
-
-        def _print_kron(self, n):
-            return " \\otimes ".join(self.at(a, PREC_NEG) for a in n.args), PREC_MUL
+            from .ops import registry
+            name = registry.fn(n.attr).latex
+            if "{0}" in name:
+                return name.format(self.render(n.args[0])[0]), PREC_ATOM
+            return self._fcall(name, n.args[0])
 
     return MatcalcLatexPrinter
 
 
 _PRINTER_CLASS = None
+
+
+def _plain_command(name: str) -> bool:
+    """A function written as a plain command (\\tanh, \\sigma): its power goes on the name."""
+    from .ops import registry
+    latex = registry.fn(name).latex
+    return latex.startswith("\\") and not latex.startswith("\\operatorname") and "{0}" not in latex
 
 
 def latex_printer(names=None):
@@ -636,18 +608,12 @@ class UnicodePrinter(TextPrinter):
             return f"{self.at(a.args[0], PREC_ATOM)}⁻ᵀ", PREC_POST
         return self.at(a, PREC_POST) + "ᵀ", PREC_POST
 
-    def _print_inv(self, n):
-        return f"{self.at(n.args[0], PREC_ATOM)}⁻¹", PREC_POST
-
-    def _print_kron(self, n):
-        return " ⊗ ".join(self.at(a, PREC_NEG) for a in n.args), PREC_MUL
-
-    def _print_norm(self, n):
-        return f"‖{self.render(n.args[0])[0]}‖", PREC_ATOM
+    def form(self, spec):
+        return spec.unicode if spec.unicode is not None else spec.text
 
     def _print_fn(self, n):
-        name = {"sigmoid": "σ"}.get(n.attr, n.attr)
-        return f"{name}({self.render(n.args[0])[0]})", PREC_ATOM
+        from .ops import registry
+        return self.generic(n, registry.fn(n.attr).unicode or n.attr)
 
     def _print_dvar(self, n):
         return "d" + n.attr, PREC_ATOM

@@ -13,21 +13,16 @@ import re
 from .errors import MatcalcError, ParseError, ShapeError, caret
 from .expr import dim_mul
 from .grammar import Raw, suggest
-from .simplify import ELEMENTWISE
+from .ops import registry
 
 GREEK = frozenset("alpha beta gamma delta epsilon eta theta kappa lambda mu nu rho sigma tau phi omega".split())
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 DIM_POOL = ["m", "n", "p", "q", "r", "s", "t", "u", "v", "k", "l", "a", "b", "c", "d", "e", "f", "g", "h"]
 
-#: name -> (min args, max args, takes axis)
-FUNCTIONS = {name: (1, 1, False) for name in ELEMENTWISE}
-FUNCTIONS.update({
-    "sum": (1, 1, True), "mean": (1, 1, True), "len": (1, 1, False), "rows": (1, 1, False), "cols": (1, 1, False), "tr": (1, 1, False), "det": (1, 1, False),
-    "logdet": (1, 1, False), "inv": (1, 1, False), "norm": (1, 1, False), "dot": (2, 2, False),
-    "diag": (1, 1, False), "softmax": (1, 1, True), "logsumexp": (1, 1, True),
-    "eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
-    "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False), "unvec": (3, 3, False),
-})
+#: name -> (min args, max args, takes axis): the registry's functions (ops/) and the constants
+FUNCTIONS = {name: (*f.args, f.axis) for name, f in registry.functions().items()}
+FUNCTIONS.update({"eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
+                  "commutation": (2, 2, False)})
 DIM_FUNCTIONS = frozenset({"eye", "zeros", "ones", "commutation"})
 #: matrixcalculus.org's functions that matcalc spells differently
 MC_FUNCTIONS = {"norm2": (1, 1, False), "norm1": (1, 1, False), "vector": (1, 1, False),
@@ -125,6 +120,11 @@ class Unifier:
             return ka == kb
         if len(fa) == 1 and len(fb) == 1 and ka == kb:
             return self.unify(fa[0], fb[0])
+        for one, other in ((fa, fb), (fb, fa)):  # an unknown dimension is the product of the others
+            if len(one) == 1 and isinstance(one[0], DimVar) and not one[0].rigid and len(other) > 1 \
+                    and ka == 1 and kb == 1:
+                self.parent[one[0]] = ("*", *other)
+                return True
         if len(fa) == 1 and not fb and isinstance(fa[0], DimVar) and kb % ka == 0:
             return self.unify(fa[0], kb // ka)
         if len(fb) == 1 and not fa and isinstance(fb[0], DimVar) and ka % kb == 0:
@@ -291,7 +291,12 @@ class Typer:
 
     def _elementwise(self, r, env, sym):
         a, b = r.args
-        sa, sb = self.type(a, env), self.type(b, env)
+        return self.broadcast(r, [self.type(a, env), self.type(b, env)], sym)
+
+    def broadcast(self, r, shapes, sym):
+        """The shape of an element-wise operation of r's two arguments (numpy broadcasting)."""
+        a, b = r.args
+        sa, sb = shapes
         if sa == ():
             return sb
         if sb == ():
@@ -325,7 +330,7 @@ class Typer:
         elif sym == "*" and len(sa) == len(sb) == 2 and self.u.resolve(sa[1]) == self.u.resolve(sb[0]):
             hint = f"; did you mean {self.src(a)} @ {self.src(b)} (the matrix product)?"
         raise ShapeError(f"{self.src(r)}: {self.describe(a)} but {self.describe(b)}; "
-                         f"they do not fit for '{sym}'{hint}")
+                         f"they do not fit for {sym if sym.isalpha() else repr(sym)}{hint}")
 
     def t_add(self, r, env):
         return self._elementwise(r, env, "+")
@@ -438,6 +443,9 @@ class Typer:
                 return (d, d)
             return dims
         shapes = [self.type(a, env) for a in r.args]
+        hook = registry.functions()[name].shape
+        if hook is not None:
+            return hook(self, r, shapes)
         return getattr(self, "c_" + name, self.c_elementwise)(r, shapes)
 
     def mc_call(self, r, env):
@@ -540,6 +548,13 @@ class Typer:
         return shapes[0]
 
     def c_norm(self, r, shapes):
+        if len(r.args) == 2:
+            p = r.args[1]
+            if p.op != "num" or p.attr not in (1, 2):
+                raise ShapeError(f"{self.src(r)}: the order of a norm is 1 or 2")
+            if p.attr == 1 and len(shapes[0]) == 2 and not self.is_one(shapes[0][0]):
+                raise ShapeError(f"{self.src(r)}: norm(x, 1) takes a vector, but {self.describe(r.args[0])} "
+                                 f"(for the sum of absolute entries write sum(abs(...)))")
         return ()
 
     def c_dot(self, r, shapes):

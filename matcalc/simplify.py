@@ -15,6 +15,7 @@ import math
 from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape  # noqa: F401
 from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, size, sort_key
 from .leaves import commutation, const, dvar, eye, is_const, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
+from .ops import registry
 
 
 # ----------------------------------------------------------------------------- ordering
@@ -381,27 +382,14 @@ def matmul(*factors: Node) -> Node:
 
 # ----------------------------------------------------------------------------- functions
 
-_FOLD = {
-    "exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "tan": math.tan,
-    "tanh": math.tanh, "sqrt": math.sqrt, "abs": abs,
-    "sigmoid": lambda x: 1 / (1 + math.exp(-x)), "relu": lambda x: max(x, 0.0),
-    "softplus": lambda x: math.log1p(math.exp(x)), "sign": lambda x: float((x > 0) - (x < 0)),
-    "step": lambda x: float(x > 0),
-}
-
-ELEMENTWISE = tuple(_FOLD)
-
-
 def fn(name: str, a: Node) -> Node:
-    """An element-wise function."""
+    """An element-wise function (declared in `ops/elementwise.py`)."""
+    spec = registry.fn(name)
     if a.op == "const":
-        try:
-            v = _FOLD[name](a.attr)
-            if math.isfinite(v):
-                return const(v)
-        except (ValueError, OverflowError, ZeroDivisionError):
-            pass
-    if is_zero(a) and name in ("sin", "tan", "tanh", "sqrt", "abs", "relu", "sign", "step"):
+        v = spec.fold_value(a.attr)
+        if math.isfinite(v):
+            return const(v)
+    if is_zero(a) and spec.fold_value(0.0) == 0:
         return a
     return I.apply("fn", name, a) or make("fn", (a,), name, a.shape)
 
@@ -624,18 +612,6 @@ def kron(a: Node, b: Node) -> Node:
 
 # ----------------------------------------------------------------------------- rebuilding
 
-_REBUILD = {
-    "add": lambda n, a: add(*a), "mul": lambda n, a: mul(*a), "matmul": lambda n, a: matmul(*a),
-    "pow": lambda n, a: pow_(*a), "T": lambda n, a: T(a[0]), "fn": lambda n, a: fn(n.attr, a[0]),
-    "sum": lambda n, a: sum_(a[0], n.attr, len(n.shape) == 2), "tr": lambda n, a: tr(a[0]), "det": lambda n, a: det(a[0]),
-    "logdet": lambda n, a: logdet(a[0]), "inv": lambda n, a: inv(a[0]), "norm": lambda n, a: norm(a[0]),
-    "diag": lambda n, a: diag(a[0]), "diagv": lambda n, a: diag(a[0]),
-    "softmax": lambda n, a: softmax(a[0], n.attr), "logsumexp": lambda n, a: logsumexp(a[0], n.attr),
-    "vec": lambda n, a: vec(a[0]), "kron": lambda n, a: kron(*a),
-    "unvec": lambda n, a: unvec(a[0], *n.attr),
-}
-
-
 def rebuild(root: Node, rewrite) -> Node:
     """`root` with every node n replaced by rewrite(n) (None: keep), rebuilt bottom-up through
     the smart constructors so that the result is canonical again."""
@@ -643,7 +619,7 @@ def rebuild(root: Node, rewrite) -> Node:
     new: dict[int, Node] = {}
     for n in postorder(root):
         args = [new[id(a)] for a in n.args]
-        m = n if all(x is y for x, y in zip(args, n.args)) else _REBUILD[n.op](n, args)
+        m = n if all(x is y for x, y in zip(args, n.args)) else registry.op(n.op).build(n, args)
         r = rewrite(m)
         new[id(n)] = m if r is None else r
     return new[id(root)]

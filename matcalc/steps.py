@@ -16,27 +16,8 @@ from dataclasses import dataclass, field
 from . import simplify as S
 from .expr import Node, fmt_shape, make, postorder, transpose_shape
 from .render import to_latex, to_text
-from .rules import VJP
-
-RULES = {
-    "add": ("linearity", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"),
-    "mul": ("product rule (element-wise)", r"\mathrm{d}(A \odot B) = \mathrm{d}A \odot B + A \odot \mathrm{d}B"),
-    "matmul": ("product rule", r"\mathrm{d}(AB) = \mathrm{d}A\, B + A\, \mathrm{d}B"),
-    "pow": ("power rule (element-wise)", r"\mathrm{d}(A^{\circ k}) = k A^{\circ (k-1)} \odot \mathrm{d}A"),
-    "T": ("transpose", r"\mathrm{d}(A^{T}) = (\mathrm{d}A)^{T}"),
-    "fn": ("chain rule, element-wise (a diagonal Jacobian)", r"\mathrm{d}f(A) = f'(A) \odot \mathrm{d}A"),
-    "sum": ("linearity of the sum", r"\mathrm{d}\,\mathrm{sum}(A) = \mathrm{sum}(\mathrm{d}A)"),
-    "tr": ("trace rule", r"\mathrm{d}\operatorname{tr}(A) = \operatorname{tr}(\mathrm{d}A)"),
-    "det": ("determinant rule", r"\mathrm{d}\det A = \det A \operatorname{tr}(A^{-1}\mathrm{d}A)"),
-    "logdet": ("log-determinant rule", r"\mathrm{d}\log\det A = \operatorname{tr}(A^{-1}\mathrm{d}A)"),
-    "inv": ("inverse rule", r"\mathrm{d}(A^{-1}) = -A^{-1}\,\mathrm{d}A\,A^{-1}"),
-    "norm": ("norm rule", r"\mathrm{d}\|A\| = \langle A, \mathrm{d}A\rangle / \|A\|"),
-    "softmax": ("softmax rule", r"\mathrm{d}s = s \odot \mathrm{d}z - s\,(s^{T}\mathrm{d}z)"),
-    "logsumexp": ("log-sum-exp rule", r"\mathrm{d}\operatorname{lse}(z) = \operatorname{softmax}(z)^{T}\mathrm{d}z"),
-    "diag": ("diag is linear", r"\mathrm{d}\operatorname{diag}(x) = \operatorname{diag}(\mathrm{d}x)"),
-    "diagv": ("diag is linear", r"\mathrm{d}\operatorname{diag}(X) = \operatorname{diag}(\mathrm{d}X)"),
-}
-
+from .engine import reverse
+from .ops import registry
 
 @dataclass
 class Step:
@@ -84,9 +65,32 @@ def _frontier_expr(front: dict[int, tuple[Node, Node]]) -> Node:
     return S.add(*[pairing(g, d_of(n)) for n, g in front.values()])
 
 
+def _expand(front: dict, node: Node, total: Node, contribs: list) -> Step:
+    """The step of the engine's reverse sweep expanding `node` (adjoint `total`) into its arguments:
+    the frontier df = Σ ⟨Gₖ, d nₖ⟩ loses the node and gains its arguments."""
+    del front[id(node)]
+    rule, formula = registry.step_of(node)
+    if node.op == "mul" and len(contribs) == 1 and \
+            all(i == contribs[0][0] or a.shape == () for i, a in enumerate(node.args)):
+        rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
+    shapes = {"node": f"{to_text(node, share=False)}: {fmt_shape(node.shape)}",
+              "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
+              else f"{fmt_shape(total.shape)} ✗"}
+    for i, c in contribs:
+        a = node.args[i]
+        shapes[f"∂f/∂({to_text(a, share=False)})"] = (
+            f"{fmt_shape(c.shape)} like {fmt_shape(a.shape)} ✓" if c.shape == a.shape else f"{fmt_shape(c.shape)} ✗")
+        prev = front.get(id(a))
+        front[id(a)] = (a, c if prev is None else S.add(prev[1], c))
+    e = _frontier_expr(front)
+    return Step(rule, f"\\mathrm{{d}}f = {to_latex(e, share=False)}", f"df = {to_text(e, share=False)}",
+                shapes, e, note=formula)
+
+
 def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple | None = None,
                    assumption: tuple | None = None) -> list[Step]:
-    """The reverse sweep for a scalar f, written out one rule at a time."""
+    """The reverse sweep for a scalar f, written out one rule at a time: the steps observe the
+    engine's own sweep (`engine.reverse(..., observe=)`), one step per expanded node."""
     steps = []
     name = x.attr
     d0 = pairing(g0, d_of(f))
@@ -96,34 +100,8 @@ def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple 
     if not f.has(name):
         steps.append(Step("no dependence", f"\\mathrm{{d}}f = 0", "df = 0", {}, S.const(0)))
         return steps
-    adj: dict[int, list[Node]] = {id(f): [g0]}
     front: dict[int, tuple[Node, Node]] = {id(f): (f, g0)}
-    for node in reversed(postorder(f)):
-        parts = adj.pop(id(node), None)
-        if parts is None:
-            continue
-        total = S.add(*parts) if len(parts) > 1 else parts[0]
-        if node is x:
-            continue
-        del front[id(node)]
-        rule, formula = RULES.get(node.op, (node.op, ""))
-        if node.op == "mul" and sum(a.has(name) for a in node.args) == 1 and \
-                all(a.has(name) or a.shape == () for a in node.args):
-            rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
-        shapes = {"node": f"{to_text(node, share=False)}: {fmt_shape(node.shape)}",
-                  "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
-                  else f"{fmt_shape(total.shape)} ✗"}
-        for i, a in enumerate(node.args):
-            if a.has(name):
-                c = VJP[node.op](total, node, i)
-                shapes[f"∂f/∂({to_text(a, share=False)})"] = (
-                    f"{fmt_shape(c.shape)} like {fmt_shape(a.shape)} ✓" if c.shape == a.shape else f"{fmt_shape(c.shape)} ✗")
-                adj.setdefault(id(a), []).append(c)
-                prev = front.get(id(a))
-                front[id(a)] = (a, c if prev is None else S.add(prev[1], c))
-        e = _frontier_expr(front)
-        steps.append(Step(rule, f"\\mathrm{{d}}f = {to_latex(e, share=False)}", f"df = {to_text(e, share=False)}",
-                          shapes, e, note=formula))
+    reverse(f, x, g0, observe=lambda node, total, contribs: steps.append(_expand(front, node, total, contribs)))
     g = result
     ident = pairing(g, d_of(x))
     lhs = "tr(Gᵀ dX)" if len(x.shape) == 2 else "Gᵀ dx" if len(x.shape) == 1 else "G dx"
@@ -149,7 +127,7 @@ def forward_steps(f: Node, x: Node, df: Node | None, result: Node, vec_form: boo
     d0 = d_of(f)
     steps = [Step("differential", f"\\mathrm{{d}}F = {to_latex(d0, share=False)}",
                   f"dF = {to_text(d0, share=False)}", {"F": fmt_shape(f.shape)})]
-    used = sorted({RULES[n.op][0] for n in postorder(f) if n.op in RULES and n.has(x.attr)})
+    used = sorted({registry.step_of(n)[0] for n in postorder(f) if n.args and n.has(x.attr)})
     if df is None:
         steps.append(Step("no dependence", "\\mathrm{d}F = 0", "dF = 0", {}))
         return steps

@@ -62,18 +62,18 @@ def _domains(root: Node) -> dict[str, str]:
             if v.op == "var":
                 if kind == "spd" and len(v.shape) == 2 and v.shape[0] == v.shape[1]:
                     dom[v.attr] = "spd"
-                elif dom.get(v.attr) != "spd":
-                    dom[v.attr] = "positive"
+                elif dom.get(v.attr) not in ("spd", "unit"):
+                    dom[v.attr] = "positive" if kind == "spd" else kind
 
-    for n in postorder(root):
-        if n.op == "fn" and n.attr in ("log", "sqrt"):
-            mark(n.args[0], "positive")
-        elif n.op == "pow" and not (n.args[1].op == "const" and float(n.args[1].attr).is_integer() and n.args[1].attr > 0):
-            mark(n.args[0], "positive")
-        elif n.op in ("inv", "det", "logdet"):
+    from .ops import registry
+    for n in postorder(root):  # the domains the operators declare (ops/)
+        kind = registry.fn(n.attr).domain if n.op == "fn" else registry.op(n.op).domain
+        if kind == "invertible":
             mark(n.args[0], "spd")
-        elif n.op == "norm":
-            mark(n.args[0], "positive")
+        elif kind in ("positive", "unit"):
+            mark(n.args[0], kind)
+        elif n.op == "pow" and not (n.args[1].op == "const" and float(n.args[1].attr).is_integer() and n.args[1].attr > 0):
+            mark(n.args[0], "positive")  # the domain of a power depends on its exponent
     return dom
 
 
@@ -98,6 +98,8 @@ def sample_values(var_shapes: dict, root: Node, seed: int = 0, sizes: dict | Non
             v = rng.standard_normal(shp) + 2 * np.sqrt(shp[0]) * np.eye(shp[0])  # error stays visible
         elif kind == "positive":
             v = np.abs(rng.standard_normal(shp)) + 0.5
+        elif kind == "unit":  # inside (-1, 1), even summed over a product's inner dimension
+            v = rng.uniform(0.05, 0.3, shp) * rng.choice([-1.0, 1.0], shp)
         else:
             v = rng.standard_normal(shp)
             v = np.where(np.abs(v) < 0.1, 0.1 + np.abs(v), v)  # away from the kinks of abs, relu

@@ -225,7 +225,8 @@ NAMES = ["x", "y", "w", "b", "z", "t1", "x_hat", "X", "Y", "W", "A", "W1", "G", 
 NUMBERS = ["0", "1", "2", "3", "0.5", ".5", "2.", "1e-3", "1e308", "1e999", "10**10**10", "1e-400", "0.0"]
 FUNCTIONS = sorted(["exp", "log", "sin", "cos", "tan", "tanh", "sigmoid", "relu", "abs", "sqrt", "softplus",
                     "sum", "mean", "tr", "det", "logdet", "inv", "norm", "dot", "diag", "softmax",
-                    "logsumexp", "eye", "zeros", "ones"])
+                    "logsumexp", "eye", "zeros", "ones", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh",
+                    "log1p", "expm1", "sign", "step", "maximum", "minimum", "max", "min", "log_softmax"])
 
 
 def grammar_literals() -> list[str]:
