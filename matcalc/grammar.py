@@ -29,6 +29,7 @@ class Raw:
     span: tuple[int, int] = (0, 0)
     depth: int = 1
     kwargs: dict = field(default_factory=dict)
+    height: int = 1  # the height of the tree below (walks bound their recursion by it)
 
 
 SYNTAXES = {"matcalc": "matcalc.lark", "matrixcalculus": "matrixcalculus.lark"}
@@ -53,12 +54,49 @@ def _span(children) -> tuple[int, int]:
     return (lo or 0, hi or 0)
 
 
+#: binary operators whose left operand continues a chain (`a + b - c`, `A @ B * c`): a long
+#: left-leaning chain is a list, not nesting, so its left operand adds no depth
+CHAINS = frozenset(("add", "sub", "matmul", "mcmul", "mul", "div"))
+
+
 def _node(op, children, attr=None, kwargs=None) -> Raw:
     subs = [c for c in children if isinstance(c, Raw)]
-    depth = 1 + max((c.depth for c in subs), default=0)
+    if op in CHAINS:
+        depth = max(subs[0].depth, 1 + subs[1].depth)
+    else:
+        depth = 1 + max((c.depth for c in subs), default=0)
     if depth > LIMITS["max_depth"]:
         raise _TooDeep(_span(children))
-    return Raw(op, tuple(subs), attr, _span(children), depth, kwargs or {})
+    height = 1 + max((c.height for c in subs), default=0)
+    return Raw(op, tuple(subs), attr, _span(children), depth, kwargs or {}, height)
+
+
+#: a recursive walk over a Raw tree descends at most this many levels (see `staged`)
+STAGE = 48
+
+
+def staged(root: Raw, visit, kids) -> None:
+    """Bound the recursion of a recursive walk over a deep Raw tree.
+
+    `kids(r)` yields `(child, step)` pairs: the children the walk recurses into, `step` 1 where
+    the walk recurses and 0 where it iterates (the left operand of a chain it walks in a loop).
+    `visit` (the walk itself, memoised per node) is called on every node that lies a multiple of
+    STAGE levels below `root`, deepest first, with an explicit stack: a recursive call then meets
+    an already visited node within STAGE levels, whatever the depth of the input."""
+    if root.height <= STAGE:
+        return
+    order, stack = [], [(root, 0, None, False)]
+    while stack:
+        r, dist, parent_dist, done = stack.pop()
+        if done:
+            if r is not root and dist % STAGE == 0 and dist != parent_dist:
+                order.append(r)
+            continue
+        stack.append((r, dist, parent_dist, True))
+        for child, step in kids(r):
+            stack.append((child, dist + step, dist, False))
+    for r in order:
+        visit(r)
 
 
 class _TooLarge(Exception):
@@ -154,7 +192,8 @@ class ToRaw(Transformer):
         binds = [b for b in c[1:] if isinstance(b, tuple)]
         if not binds:
             return body
-        return Raw("where", (body,), tuple(binds), body.span, body.depth)
+        return Raw("where", (body,), tuple(binds), body.span, body.depth,
+                   height=1 + max(body.height, *(b[1].height for b in binds)))
 
 
 _PARSERS: dict[str, Lark] = {}

@@ -12,7 +12,7 @@ import re
 
 from .errors import MatcalcError, ParseError, ShapeError, caret
 from .expr import dim_mul
-from .grammar import Raw, suggest
+from .grammar import STAGE, Raw, staged, suggest
 from .simplify import ELEMENTWISE
 
 GREEK = frozenset("alpha beta gamma delta epsilon eta theta kappa lambda mu nu rho sigma tau phi omega".split())
@@ -232,9 +232,27 @@ class Typer:
 
     # ---- typing
     def type(self, r: Raw, env: dict) -> tuple:
+        if getattr(r, "typed", False):
+            return r.shape
+        if r.op != "where" and r.height > STAGE and not self._staging:
+            self._staging = True  # type deep subtrees first: the recursion below stays shallow
+            try:
+                staged(r, lambda n: self.type(n, env), self._kids)
+            finally:
+                self._staging = False
         method = getattr(self, "t_" + r.op)
         r.shape = method(r, env)
+        r.typed = True
         return r.shape
+
+    _staging = False
+
+    @staticmethod
+    def _kids(r: Raw):
+        """The children `type` recurses into (not the dimensions of eye/zeros/ones, nor keywords)."""
+        if r.op == "call" and (r.attr in DIM_FUNCTIONS or r.attr in ("vector", "matrix")):
+            return ()
+        return ((a, 1) for a in r.args)
 
     def t_num(self, r, env):
         return ()
