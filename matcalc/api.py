@@ -4,17 +4,18 @@ from __future__ import annotations
 import functools
 import gc
 import sys
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from . import simplify as S
 from .build import Parsed, parse_expr
 from .engine import forward, reverse, vec_jacobian
 from .errors import InternalError, MatcalcError
-from .evaluate import bind_values, evaluate_node
 from .expr import Node, fmt_shape, numel
 from .render import to_latex, to_text
 from .shapes import NAME_RE
+
+if TYPE_CHECKING:  # numpy is imported when a number is computed, not for a derivative's text
+    import numpy as np
 
 LAYOUTS = ("mixed", "numerator", "denominator")
 
@@ -118,6 +119,9 @@ class Derivative:
         var_shapes = dict(self.parsed.var_shapes)
         if self.upstream is not None:
             var_shapes[self.upstream] = self.out_shape
+        import numpy as np
+
+        from .evaluate import bind_values, evaluate_node
         env, dims = bind_values(var_shapes, values)
         val = evaluate_node(self.result, env, dims)
         if self.vec_form:
@@ -376,6 +380,9 @@ def vjp(expr: str, wrt: str, *, upstream: str = "G", shapes: dict | None = None,
 def evaluate(expr: str, values: dict, *, shapes: dict | None = None, syntax: str = "matcalc") -> np.ndarray:
     """The numeric value of `expr` at `values`."""
     parsed = parse_expr(expr, shapes, syntax=syntax)
+    import numpy as np
+
+    from .evaluate import bind_values, evaluate_node
     env, dims = bind_values(parsed.var_shapes, values)
     return np.asarray(evaluate_node(parsed.expr, env, dims), dtype=float)
 

@@ -111,6 +111,7 @@ class _Builder:
             self._staging = True  # build deep subtrees first: the recursion below stays shallow
             try:
                 staged(r, lambda n: self.build(n, env), _kids)
+                return self.build(r, env)
             finally:
                 self._staging = False
         node = r.node = getattr(self, "b_" + r.op)(r, env)

@@ -78,7 +78,8 @@ def _render(d, fmt: str) -> str:
         return json.dumps(d.to_json(), ensure_ascii=False, indent=1)
     if fmt == "index":
         return d.index_latex
-    return {"latex": d.latex, "text": d.text, "unicode": d.unicode}[fmt] if fmt != "latex" else d.latex
+    # only the format asked for: text and unicode never import sympy
+    return d.text if fmt == "text" else d.unicode if fmt == "unicode" else d.latex
 
 
 def _header(d) -> str:
@@ -119,8 +120,8 @@ def run(argv: list[str]) -> int:
     out.append(_render(d, args.format))
     if not args.quiet and d.vec_form and d.kind == "diff":
         if d.differential is not None:
-            diff_form = {"latex": d.differential_latex, "unicode": d.differential_unicode}.get(
-                args.format, d.differential_text)
+            diff_form = d.differential_latex if args.format == "latex" else \
+                d.differential_unicode if args.format == "unicode" else d.differential_text
             out.append("# differential: " + diff_form)
     backprop = getattr(args, "backprop", None)
     if not args.quiet and args.command == "diff" and (backprop or (d.vec_form and d.out_shape != ())):

@@ -13,10 +13,10 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from .errors import MatcalcError, ParseError, caret
+from .errors import MatcalcError, ParseError, caret, position
 
 #: Limits that bound the work done on one input; raise them if you need bigger expressions.
-LIMITS = {"max_length": 100_000, "max_depth": 400}
+LIMITS = {"max_length": 100_000, "max_depth": 2000}
 
 
 @dataclass(eq=False)
@@ -45,12 +45,18 @@ def _grammar_text(syntax: str = "matcalc") -> str:
 
 
 def _span(children) -> tuple[int, int]:
-    lo, hi = None, None
+    """The source columns of a rule's children (they come in source order)."""
+    lo = hi = None
     for c in children:
         s = c.span if isinstance(c, Raw) else (c.start_pos, c.end_pos) if isinstance(c, Token) else None
         if s:
-            lo = s[0] if lo is None else min(lo, s[0])
-            hi = s[1] if hi is None else max(hi, s[1])
+            lo = s[0]
+            break
+    for c in reversed(children):
+        s = c.span if isinstance(c, Raw) else (c.start_pos, c.end_pos) if isinstance(c, Token) else None
+        if s:
+            hi = s[1]
+            break
     return (lo or 0, hi or 0)
 
 
@@ -62,12 +68,14 @@ CHAINS = frozenset(("add", "sub", "matmul", "mcmul", "mul", "div"))
 def _node(op, children, attr=None, kwargs=None) -> Raw:
     subs = [c for c in children if isinstance(c, Raw)]
     if op in CHAINS:
-        depth = max(subs[0].depth, 1 + subs[1].depth)
+        a, b = subs
+        depth = a.depth if a.depth > b.depth else b.depth + 1
+        height = 1 + (a.height if a.height > b.height else b.height)
     else:
         depth = 1 + max((c.depth for c in subs), default=0)
+        height = 1 + max((c.height for c in subs), default=0)
     if depth > LIMITS["max_depth"]:
         raise _TooDeep(_span(children))
-    height = 1 + max((c.height for c in subs), default=0)
     return Raw(op, tuple(subs), attr, _span(children), depth, kwargs or {}, height)
 
 
@@ -97,6 +105,13 @@ def staged(root: Raw, visit, kids) -> None:
             stack.append((child, dist + step, dist, False))
     for r in order:
         visit(r)
+
+
+class _Misplaced(Exception):
+    """A call's arguments in a wrong order or repeated: the message and the columns to point at."""
+
+    def __init__(self, msg, span, at=False):
+        self.msg, self.span, self.at = msg, span, at
 
 
 class _TooLarge(Exception):
@@ -161,7 +176,7 @@ class ToRaw(Transformer):
         return _node("T", c)
 
     def kwarg(self, c):
-        return ("kwarg", str(c[0]), c[2])
+        return ("kwarg", str(c[0]), c[2], (c[0].start_pos, c[0].end_pos))
 
     def args(self, c):
         return [a for a in c if not (isinstance(a, Token) and a.type == "COMMA")]
@@ -169,19 +184,21 @@ class ToRaw(Transformer):
     def call(self, c):
         name = c[0]
         arglist = c[2] if isinstance(c[2], list) else []
-        pos, kw = [], {}
+        pos, kw, kw_spans = [], {}, {}
         for a in arglist:
             if isinstance(a, tuple):
                 if a[1] in kw:
-                    raise ParseError(f"{name}(): keyword '{a[1]}' given twice")
+                    raise _Misplaced(f"{name}(): keyword '{a[1]}' given twice", a[3], True)
                 kw[a[1]] = a[2]
+                kw_spans[a[1]] = a[3]
             else:
                 if kw:
-                    raise ParseError(f"{name}(): a positional argument follows a keyword argument")
+                    raise _Misplaced(f"{name}(): a positional argument follows a keyword argument", a.span)
                 pos.append(a)
         node = _node("call", [name, *pos, *kw.values(), c[-1]], attr=str(name), kwargs=kw)
         node.args = tuple(pos)
         node.name_span = (name.start_pos, name.end_pos)
+        node.kwarg_spans = kw_spans
         return node
 
     def binding(self, c):
@@ -197,14 +214,72 @@ class ToRaw(Transformer):
 
 
 _PARSERS: dict[str, Lark] = {}
+_OPTIONS = dict(parser="lalr", keep_all_tokens=True, maybe_placeholders=True)
 
 
 def _parser(syntax: str = "matcalc") -> Lark:
+    """The LALR parser of a syntax, built once per process and loaded from a cache file after the
+    first run (building the tables takes ~0.25 s; loading them ~0.02 s)."""
     p = _PARSERS.get(syntax)
     if p is None:
-        p = _PARSERS[syntax] = Lark(_grammar_text(syntax), parser="lalr", transformer=ToRaw(),
-                                    keep_all_tokens=True, maybe_placeholders=True)
+        p = _PARSERS[syntax] = _cached_parser(_grammar_text(syntax), syntax)
     return p
+
+
+def cache_dir() -> Path | None:
+    """Where the parser tables are kept: $MATCALC_CACHE_DIR, else the user's cache directory."""
+    import os
+    d = os.environ.get("MATCALC_CACHE_DIR")
+    if d is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        d = os.path.join(base, "matcalc")
+    return Path(d) if d else None
+
+
+def _cached_parser(grammar: str, syntax: str) -> Lark:
+    import hashlib
+    import io
+    import os
+    import sys
+
+    import lark
+    key = hashlib.sha256(f"{grammar}|{_OPTIONS}|{lark.__version__}|{sys.version_info[:2]}".encode()).hexdigest()
+    folder = cache_dir()
+    path = folder / f"parser-{syntax}-{key[:24]}.pickle" if folder else None
+    blob = None
+    if path is not None:
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            blob = None
+    if blob is not None:
+        try:
+            return _load(blob)
+        except Exception:  # noqa: BLE001 - a stale or damaged cache file: build the tables again
+            blob = None
+    buf = io.BytesIO()
+    Lark(grammar, **_OPTIONS).save(buf)
+    blob = buf.getvalue()
+    if path is not None:
+        # written under a unique name, then renamed: a process starting meanwhile sees the old
+        # file or the whole new one, never half of it; a read-only directory just means no cache
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = folder / f".{path.name}.{os.getpid()}.{id(buf)}.tmp"
+            try:
+                tmp.write_bytes(blob)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return _load(blob)
+
+
+def _load(blob: bytes) -> Lark:
+    import io
+    inst = Lark.__new__(Lark)
+    return inst._load(io.BytesIO(blob), transformer=ToRaw())
 
 
 _EXPECT_WORDS = {"RPAR": "')'", "LPAR": "'('", "NAME": "a name", "NUMBER": "a number",
@@ -233,49 +308,58 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
     bad = next((i for i, ch in enumerate(text) if (ord(ch) < 32 and ch not in "\t\n\r")
                 or (ord(ch) > 126 and not ch.isspace())), None)
     if bad is not None:
-        raise ParseError(f"unexpected character {text[bad]!r} at column {bad + 1}\n{caret(text, bad)}")
+        raise ParseError(f"unexpected character {text[bad]!r} at {position(text, bad)}\n{caret(text, bad)}")
     if not text.strip():
         raise ParseError("the expression is empty")
     try:
         return _parser(syntax).parse(text)
-    except UnexpectedEOF as e:
-        pos = len(text.rstrip())
-        raise ParseError(f"unexpected end of input at column {pos + 1}{_expected(e.expected)}\n"
-                         f"{caret(text, pos)}") from None
-    except UnexpectedToken as e:
-        pos = e.token.start_pos if e.token.start_pos is not None else len(text)
-        if e.token.type == "$END":
-            pos = len(text.rstrip())
-            raise ParseError(f"unexpected end of input at column {pos + 1}{_expected(e.expected)}\n"
-                             f"{caret(text, pos)}") from None
-        raise ParseError(f"unexpected {str(e.token)!r} at column {pos + 1}{_expected(e.expected)}\n"
-                         f"{caret(text, pos, pos + len(str(e.token)))}") from None
-    except UnexpectedCharacters as e:
-        pos = e.pos_in_stream
-        raise ParseError(f"unexpected character {text[pos]!r} at column {pos + 1}\n{caret(text, pos)}") from None
-    except UnexpectedInput as e:  # pragma: no cover - other lark input errors
-        raise ParseError(f"cannot parse the expression: {e}") from None
+    except UnexpectedInput as e:
+        raise _syntax_error(text, e) from None
     except VisitError as e:
-        inner = e.orig_exc
-        if isinstance(inner, _TooDeep):
-            raise ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
-                             f"(matcalc.grammar.LIMITS['max_depth'])") from None
-        if isinstance(inner, _TooLarge):
-            pos = inner.tok.start_pos
-            raise ParseError(f"the number {inner.tok} is too large at column {pos + 1}\n"
-                             f"{caret(text, pos, pos + len(inner.tok))}") from None
-        if isinstance(inner, MatcalcError):
-            raise inner from None
-        raise ParseError(f"cannot parse the expression: {inner}") from None
-    except _TooLarge as e:
-        pos = e.tok.start_pos
-        raise ParseError(f"the number {e.tok} is too large at column {pos + 1}\n"
-                         f"{caret(text, pos, pos + len(e.tok))}") from None
-    except _TooDeep:
-        raise ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
-                         f"(matcalc.grammar.LIMITS['max_depth'])") from None
+        raise _raw_error(text, e.orig_exc) from None
+    except (_TooDeep, _TooLarge, _Misplaced) as e:
+        raise _raw_error(text, e) from None
     except RecursionError:
         raise ParseError("the expression nests too deeply") from None
+
+
+def _syntax_error(text: str, e: UnexpectedInput) -> ParseError:
+    """lark's error as a ParseError: where (line and column in a text of several lines), what was
+    expected (the tokens the parser accepts there, not its whole LALR state), and a caret."""
+    if isinstance(e, UnexpectedCharacters):
+        pos = e.pos_in_stream
+        return ParseError(f"unexpected character {text[pos]!r} at {position(text, pos)}\n{caret(text, pos)}")
+    expected = getattr(e, "expected", None) or ()
+    if isinstance(e, UnexpectedToken):
+        try:
+            expected = e.interactive_parser.accepts() or expected
+        except Exception:  # noqa: BLE001 - only a better list of expected tokens is lost
+            pass
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        pos = len(text.rstrip())
+        return ParseError(f"unexpected end of input at {position(text, pos)}{_expected(expected)}\n"
+                          f"{caret(text, pos)}")
+    if isinstance(e, UnexpectedToken):
+        pos = e.token.start_pos if e.token.start_pos is not None else len(text)
+        return ParseError(f"unexpected {str(e.token)!r} at {position(text, pos)}{_expected(expected)}\n"
+                          f"{caret(text, pos, pos + len(str(e.token)))}")
+    return ParseError(f"cannot parse the expression: {e}")  # pragma: no cover - other lark input errors
+
+
+def _raw_error(text: str, inner: BaseException) -> MatcalcError:
+    if isinstance(inner, _TooDeep):
+        return ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
+                          f"(matcalc.grammar.LIMITS['max_depth'])")
+    if isinstance(inner, _TooLarge):
+        pos = inner.tok.start_pos
+        return ParseError(f"the number {inner.tok} is too large at {position(text, pos)}\n"
+                          f"{caret(text, pos, pos + len(inner.tok))}")
+    if isinstance(inner, _Misplaced):
+        where = f" at {position(text, inner.span[0])}" if inner.at else ""
+        return ParseError(f"{inner.msg}{where}\n{caret(text, *inner.span)}")
+    if isinstance(inner, MatcalcError):
+        return inner
+    return ParseError(f"cannot parse the expression: {inner}")
 
 
 def _distance(a: str, b: str) -> int:

@@ -53,9 +53,12 @@ class Unifier:
         self.parent: dict[DimVar, object] = {}
 
     def find(self, d):
-        while isinstance(d, DimVar) and d in self.parent:
-            d = self.parent[d]
-        return d
+        root = d
+        while isinstance(root, DimVar) and root in self.parent:
+            root = self.parent[root]
+        while d is not root and isinstance(d, DimVar) and d in self.parent:  # path compression:
+            self.parent[d], d = root, self.parent[d]                       # a sum of N terms is linear
+        return root
 
     def resolve(self, d):
         if isinstance(d, tuple):
@@ -238,6 +241,7 @@ class Typer:
             self._staging = True  # type deep subtrees first: the recursion below stays shallow
             try:
                 staged(r, lambda n: self.type(n, env), self._kids)
+                return self.type(r, env)
             finally:
                 self._staging = False
         method = getattr(self, "t_" + r.op)
@@ -386,13 +390,17 @@ class Typer:
             raise ParseError(f"unknown function '{name}'{suggest(name, FUNCTIONS)}\n"
                              f"{caret(self.text, *r.name_span)}")
         lo, hi, takes_axis = spec
+        bare = next((a for a in r.args if takes_axis and a.op == "var" and a.attr == "axis"), None)
+        if bare is not None:
+            raise ParseError(f"{name}(): write axis=0 or axis=1\n{caret(self.text, *bare.span)}")
         if not lo <= len(r.args) <= hi:
             want = str(lo) if lo == hi else f"{lo} or {hi}"
             raise ParseError(f"{name}() takes {want} argument{'s' if hi > 1 else ''}, "
                              f"{len(r.args)} given\n{caret(self.text, *r.span)}")
         for k in r.kwargs:
             if k != "axis" or not takes_axis:
-                raise ParseError(f"{name}() has no keyword '{k}'\n{caret(self.text, *r.span)}")
+                raise ParseError(f"{name}() has no keyword '{k}'\n"
+                                 f"{caret(self.text, *getattr(r, 'kwarg_spans', {}).get(k, r.span))}")
         r.axis = None
         if "axis" in r.kwargs:
             ax = r.kwargs["axis"]
