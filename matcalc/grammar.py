@@ -282,18 +282,35 @@ def _load(blob: bytes) -> Lark:
     return inst._load(io.BytesIO(blob), transformer=ToRaw())
 
 
-_EXPECT_WORDS = {"RPAR": "')'", "LPAR": "'('", "NAME": "a name", "NUMBER": "a number",
-                 "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "COMMA": "','",
-                 "__ANON_0": "'.T'", "$END": "the end", "EQUAL": "'='", "AT": "'@'"}
+_OPERAND_WORDS = {"LPAR": "'('", "MINUS": "'-'", "NAME": "a name", "NUMBER": "a number"}
+_OPERATORS = ("+", "-", "*", "/", "@", "**", ".*", "./", "^", ".^")
+_AFTER = ((".T", "'.T'"), ("'", "\"'\""), (")", "')'"), (",", "','"), (";", "';'"), ("=", "'='"))
 
 
-def _expected(exp) -> str:
-    words = sorted({_EXPECT_WORDS.get(e, e) for e in exp if not e.startswith("_")})
-    if not words:
+def _expected(exp, syntax: str = "matcalc") -> str:
+    """', expected …' for the tokens the parser accepts (lark's terminal names made readable)."""
+    exp = set(exp)
+    if not exp:
         return ""
-    if "a name" in words or "a number" in words:
-        words = [w for w in words if w in ("a name", "a number", "'('", "'-'")] or words
-    return ", expected " + " or ".join(words[:6])
+    if "NAME" in exp or "NUMBER" in exp:  # an operand is missing
+        return ", expected " + " or ".join(sorted(w for t, w in _OPERAND_WORDS.items() if t in exp))
+    if exp <= {"NAME", "EQUAL", "$END"} or exp == {"EQUAL"}:
+        return ", expected " + " or ".join(sorted({"NAME": "a name", "EQUAL": "'='", "$END": "the end"}[t]
+                                                  for t in exp))
+    symbols = {t.name: t.pattern.value for t in _parser(syntax).terminals if t.pattern.type == "str"}
+    shown = {symbols[t] for t in exp if t in symbols}
+    parts = []
+    ops = [o for o in _OPERATORS if o in shown]
+    if ops:
+        parts.append(f"an operator ({' '.join(ops)})")
+    parts += [w for sym, w in _AFTER if sym in shown]
+    if "_WHERE" in exp:
+        parts.append("'where'")
+    if "$END" in exp:
+        parts.append("the end")
+    if not parts:
+        return ""
+    return ", expected " + (", ".join(parts[:-1]) + " or " + parts[-1] if len(parts) > 1 else parts[0])
 
 
 def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
@@ -314,7 +331,7 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
     try:
         return _parser(syntax).parse(text)
     except UnexpectedInput as e:
-        raise _syntax_error(text, e) from None
+        raise _syntax_error(text, e, syntax) from None
     except VisitError as e:
         raise _raw_error(text, e.orig_exc) from None
     except (_TooDeep, _TooLarge, _Misplaced) as e:
@@ -323,7 +340,7 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
         raise ParseError("the expression nests too deeply") from None
 
 
-def _syntax_error(text: str, e: UnexpectedInput) -> ParseError:
+def _syntax_error(text: str, e: UnexpectedInput, syntax: str) -> ParseError:
     """lark's error as a ParseError: where (line and column in a text of several lines), what was
     expected (the tokens the parser accepts there, not its whole LALR state), and a caret."""
     if isinstance(e, UnexpectedCharacters):
@@ -337,11 +354,11 @@ def _syntax_error(text: str, e: UnexpectedInput) -> ParseError:
             pass
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
         pos = len(text.rstrip())
-        return ParseError(f"unexpected end of input at {position(text, pos)}{_expected(expected)}\n"
+        return ParseError(f"unexpected end of input at {position(text, pos)}{_expected(expected, syntax)}\n"
                           f"{caret(text, pos)}")
     if isinstance(e, UnexpectedToken):
         pos = e.token.start_pos if e.token.start_pos is not None else len(text)
-        return ParseError(f"unexpected {str(e.token)!r} at {position(text, pos)}{_expected(expected)}\n"
+        return ParseError(f"unexpected {str(e.token)!r} at {position(text, pos)}{_expected(expected, syntax)}\n"
                           f"{caret(text, pos, pos + len(str(e.token)))}")
     return ParseError(f"cannot parse the expression: {e}")  # pragma: no cover - other lark input errors
 
