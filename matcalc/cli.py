@@ -26,7 +26,8 @@ def _shapes(items: list[str] | None) -> dict | None:
             raise MatcalcError(f"--shape {item}: write NAME=DIMS, e.g. X=m,n or w=n or c= for a scalar")
         name, dims = item.split("=", 1)
         dims = dims.strip()
-        out[name.strip()] = tuple(int(d) if d.strip().isdigit() else d.strip() for d in dims.split(",")) if dims else ()
+        out[name.strip()] = tuple(int(d) if d.strip().isascii() and d.strip().isdigit() else d.strip()
+                                  for d in dims.split(",")) if dims else ()
     return out
 
 

@@ -28,6 +28,7 @@ FUNCTIONS.update({
     "eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
     "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False),
 })
+MAX_DIM = 10**18  # the largest literal dimension (and product of literals printed as one number)
 DIM_FUNCTIONS = frozenset({"eye", "zeros", "ones", "commutation"})
 #: matrixcalculus.org's functions that matcalc spells differently
 MC_FUNCTIONS = {"norm2": (1, 1, False), "norm1": (1, 1, False), "vector": (1, 1, False),
@@ -145,11 +146,15 @@ class Typer:
             d = int(d)
             if d < 1:
                 raise ShapeError(f"shapes: {who} has a dimension {d}; dimensions are positive")
+            if d > MAX_DIM:
+                raise ShapeError(f"shapes: {who} has a dimension over 10**18; use a name for a dimension that large")
             return d
         if isinstance(d, str):
             d = d.strip()
-            if d.isdigit():
+            if d.isascii() and d.isdigit():
                 return self._dim(int(d), who)
+            if d.startswith("-") and d[1:].isascii() and d[1:].isdigit():
+                raise ShapeError(f"shapes: {who} has a dimension {d}; dimensions are positive")
             if not NAME_RE.match(d):
                 raise ShapeError(f"shapes: {who} has a dimension {d!r} that is not a name or an integer")
             return self.named(d)
@@ -437,9 +442,10 @@ class Typer:
 
     def dim_arg(self, a: Raw):
         if a.op == "num":
-            if not float(a.attr).is_integer() or a.attr < 1 or a.attr > 10**9:
-                raise ShapeError(f"{self.src(a)}: a dimension must be a positive integer")
-            return int(a.attr)
+            lit = self.text[a.span[0]:a.span[1]].strip()  # digits read exactly, not through a float
+            if not (lit.isascii() and lit.isdigit()) or not 1 <= int(lit) <= MAX_DIM:
+                raise ShapeError(f"{self.src(a)}: a dimension must be a positive integer (at most 10**18)")
+            return int(lit)
         if a.op == "var":
             return self.named(a.attr)
         if a.op == "mul":
