@@ -149,11 +149,20 @@ def run(argv: list[str]) -> int:
     return status
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush fails no more."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `matcalc` command; errors go to stderr with exit status 2."""
     argv = sys.argv[1:] if argv is None else argv
     try:
         code = run(argv)
+        sys.stdout.flush()  # a full disk must fail here, where it can be reported
     except MatcalcError as e:
         msg = str(e).rstrip("\n")
         lines = msg.split("\n")
@@ -171,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         code = 0
+    except OSError as e:  # stdout on a full disk (`> /dev/full`), a closed terminal, …
+        _quiet_stdout()
+        print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        code = 2
     except Exception as e:  # noqa: BLE001 - never a traceback
         print(f"error: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
         code = 2

@@ -5,9 +5,7 @@ types it and `build.py` turns it into the interned expression graph.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -37,11 +35,12 @@ SYNTAXES = {"matcalc": "matcalc.lark", "matrixcalculus": "matrixcalculus.lark"}
 
 def _grammar_text(syntax: str = "matcalc") -> str:
     fname = SYNTAXES[syntax]
-    try:
-        return resources.files("matcalc.grammar_files").joinpath(fname).read_text()
-    except (ModuleNotFoundError, FileNotFoundError, TypeError):
-        # running from a source checkout: grammar/ sits beside the package
-        return (Path(__file__).resolve().parent.parent / "grammar" / fname).read_text()
+    here = Path(__file__).resolve().parent
+    for path in (here / "grammar_files" / fname, here.parent / "grammar" / fname):  # installed, checkout
+        if path.is_file():
+            return path.read_text()
+    from importlib import resources  # any other kind of installation
+    return resources.files("matcalc.grammar_files").joinpath(fname).read_text()
 
 
 def _span(children) -> tuple[int, int]:
@@ -407,6 +406,7 @@ def suggest(name: str, known) -> str:
         return f"; did you mean {_SYNONYMS[low]}?"
     if len(low) < 3:
         return ""
+    import difflib
     best = min(targets, key=lambda k: (_distance(low, k), len(k) != len(low), difflib.SequenceMatcher(None, low, k).ratio() * -1))
     if _distance(low, best) <= max(1, len(low) // 3):
         return f"; did you mean {targets[best]}?"

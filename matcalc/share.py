@@ -18,6 +18,7 @@ SHARE_MIN_SIZE = 12      # a repeated piece at least this big (in nodes of its t
 UNSHARED_MIN_SIZE = 160  # with share=False only pieces this big are named (the text stays linear)
 LONG_TEXT = 40           # a piece written from two places or more is named once its text is this long
 UNSHARED_LONG_TEXT = 400
+MAX_TEXT_DEPTH = 200     # a piece whose text nests this deep is named: every text parses back
 
 
 class Plan:
@@ -90,7 +91,8 @@ def write(printer, root: Node, pl: Plan, long: int) -> tuple[str, list[tuple[str
 
     Besides the planned names, a piece referenced from two places or more whose text has become
     `long` characters is named as soon as it is written: no text is copied twice unless it is
-    short, so the whole text stays linear in the size of the graph."""
+    short, so the whole text stays linear in the size of the graph.  A piece whose text nests
+    MAX_TEXT_DEPTH levels is named too, so that no text nests deeper than the parser reads."""
     printer.names = {}
     indeg: dict[int, int] = {}
     for n in pl.order:
@@ -108,18 +110,22 @@ def write(printer, root: Node, pl: Plan, long: int) -> tuple[str, list[tuple[str
         memo[id(n)] = (n, got)
         return got
 
+    depth: dict[int, int] = {}  # how deep the text of each node nests (a name: 1)
     for n in pl.order:
         got = getattr(printer, "_print_" + n.op)(n)
+        d = 1 + max((depth[id(c)] for c in pl.kids[id(n)]), default=0)
         if id(n) in planned:
-            got = name(n, got[0])
-        elif n is not root and n.args and n.op != "const" and indeg.get(id(n), 0) >= 2 and len(got[0]) >= long:
+            got, d = name(n, got[0]), 1
+        elif n is not root and n.args and n.op != "const" and (
+                d >= MAX_TEXT_DEPTH or (indeg.get(id(n), 0) >= 2 and len(got[0]) >= long)):
             a = n.args[0]
             if n.op == "T" and a.args and memo.get(id(a), (None,))[0] is a:  # name Xᵀ's X, not Xᵀ
                 name(a, memo[id(a)][1][0])
-                got = getattr(printer, "_print_" + n.op)(n)
+                got, d = getattr(printer, "_print_" + n.op)(n), 2
             else:
-                got = name(n, got[0])
+                got, d = name(n, got[0]), 1
         memo[id(n)] = (n, got)
+        depth[id(n)] = d
     return memo[id(root)][1][0], defs
 
 

@@ -389,17 +389,13 @@ def _kron_parts(f: Node):
     return f.args if f.op == "kron" else None
 
 
-MAX_FLATTEN = 16  # a product factor with more factors than this is kept whole, not spliced in
-
-
 def matmul(*factors: Node) -> Node:
     """Matrix product; scalar factors become a coefficient, identities are dropped."""
     flat: list[Node] = []
     for f in factors:
         if f is None:
             continue
-        # a long product stays one factor: `t2 = t1 @ t1; t3 = t2 @ t2; …` must not double per level
-        flat.extend(f.args if f.op == "matmul" and len(f.args) <= MAX_FLATTEN else (f,))
+        flat.extend(f.args if f.op == "matmul" else (f,))
     scalars: list[Node] = []
     chain: list[Node] = []
     for f in flat:
