@@ -7,6 +7,7 @@
 import sys
 
 from .api import Derivative, diff, evaluate, hessian, parse, vjp
+from .gradients import Gradients, grad
 from .errors import BudgetError, InternalError, MatcalcError, ParseError, ShapeError
 
 __version__ = "0.1.0"
@@ -24,5 +25,13 @@ class _Package(type(sys)):
 
 
 sys.modules[__name__].__class__ = _Package
-__all__ = ["Derivative", "diff", "evaluate", "hessian", "parse", "vjp",
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext matcalc`: the `%matcalc` and `%%matcalc` magics (see `matcalc.magic`)."""
+    from .magic import load_ipython_extension as load
+    load(ipython)
+
+
+__all__ = ["Derivative", "Gradients", "diff", "evaluate", "grad", "hessian", "parse", "vjp",
            "MatcalcError", "ParseError", "ShapeError", "InternalError", "BudgetError", "__version__"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-import gc
+import inspect
 import sys
 from typing import TYPE_CHECKING
 
@@ -23,13 +23,20 @@ if sys.getrecursionlimit() < 20000:
     sys.setrecursionlimit(20000)
 
 
+def _shape_words(shape: tuple) -> str:
+    return f"a vector of {shape[0]} entries" if len(shape) == 1 else fmt_shape(shape)
+
+
 def _guard(fn):
     """Every failure leaves the API as a MatcalcError (bad input) — never another exception."""
+    sig = inspect.signature(fn)
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        # The graph has no reference cycles; collecting in the middle of a derivation only adds latency.
-        was_enabled = gc.isenabled()
-        gc.disable()
+        try:  # a wrong keyword is the caller's mistake, not an internal error
+            sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise MatcalcError(f"{fn.__name__}: {e}") from None
         try:
             return fn(*args, **kwargs)
         except MatcalcError:
@@ -40,10 +47,13 @@ def _guard(fn):
             raise MatcalcError("the expression is too large to process") from None
         except Exception as e:  # noqa: BLE001 - the contract: nothing else escapes
             raise InternalError(f"internal error ({type(e).__name__}: {e}); please report it") from e
-        finally:
-            if was_enabled:
-                gc.enable()
     return wrapper
+
+
+def array_shape(shape: tuple) -> tuple:
+    """A value's shape as API.md's arrays see it: a row vector (1×n) is its 1-D vector (jax's
+    `jacobian` of the same function written with 1-D vectors, where `x.T` is `x`)."""
+    return (shape[1],) if len(shape) == 2 and shape[0] == 1 else tuple(shape)
 
 
 def _sympy_dim(d):
@@ -71,6 +81,8 @@ class Derivative:
         self.vec_form, self.differential, self.upstream = vec_form, differential, upstream
         self._text = self._latex = None
         self.facts: list = list(getattr(parsed, "facts", []))       # declared (fact, name) pairs
+        #: what a user may not expect (a variable the expression does not use, an unused layout)
+        self.warnings: list[str] = [w for w in getattr(parsed, "warnings", []) if w.startswith(wrt + " ")]
         self.fact_names: list = [f"{k}={v}" for k, v in self.facts]
 
     # ---- the contract
@@ -106,9 +118,10 @@ class Derivative:
         """The derivative's shape as matcalc dimensions (ints and names)."""
         if self.kind == "vjp":
             return tuple(self.wrt_shape)
-        if self.layout != "mixed" and len(self.out_shape) + len(self.wrt_shape) <= 2:
-            return tuple(d for d in self.result.shape)
-        return tuple(self.out_shape) + tuple(self.wrt_shape)
+        out = array_shape(self.out_shape) if self.kind == "diff" else tuple(self.out_shape)
+        if self.layout != "mixed" and len(out) + len(self.wrt_shape) <= 2:
+            return array_shape(self.result.shape)
+        return out + tuple(self.wrt_shape)
 
     @property
     def shape(self) -> tuple:
@@ -127,8 +140,10 @@ class Derivative:
         env, dims = bind_values(var_shapes, values)
         val = evaluate_node(self.result, env, dims)
         if self.vec_form:
-            shape = tuple(dims(d) for d in self.out_shape + self.wrt_shape)
+            shape = tuple(dims(d) for d in self.dims)
             val = np.asarray(val).reshape(shape, order="F")
+        elif self.kind == "diff" and np.ndim(val) > len(self.dims):
+            val = np.asarray(val).reshape(tuple(dims(d) for d in self.dims))  # a row output: 1-D
         return np.asarray(val, dtype=float)
 
     # ---- beyond the contract
@@ -219,17 +234,17 @@ class Derivative:
         return {"kind": self.kind, "expr": self.parsed.source, "wrt": self.wrt, "layout": self.layout,
                 "text": self.text, "latex": self.latex, "unicode": self.unicode,
                 "shape": [fmt_dim(d) for d in self.dims], "variables": self.variable_shapes,
-                "vec_jacobian": self.vec_form, "differential": self.differential_text}
+                "vec_jacobian": self.vec_form, "differential": self.differential_text,
+                "warnings": list(self.warnings)}
 
     @_guard
-    def check(self, seed: int = 0, exact: bool | None = None):
-        """Compare with central finite differences at random values of the inferred shapes; with
-        `exact` (default: when the problem is tiny) also exactly with sympy. Returns a CheckResult."""
+    def check(self, seed: int = 0, exact: bool | None = None, backend: str | None = None):
+        """Compare with finite differences (Richardson-extrapolated central differences) at random
+        values of the inferred shapes; with `backend` ("numpy", "torch", "jax") also the generated
+        code; and exactly with sympy: `exact=None` (default) within a 0.5 s budget (skipped, with a
+        note, when larger), True always, False never. Returns a CheckResult (`.ok`, `str()`)."""
         from .verify import check
-        from .expr import postorder
-        if exact is None:
-            exact = len(postorder(self.result)) + len(postorder(self.parsed.expr)) < 60
-        return check(self, seed=seed, exact=exact)
+        return check(self, seed=seed, exact=exact, backend=backend)
 
     def to_python(self, backend: str = "numpy", name: str = "derivative") -> str:
         """Source of a standalone function of the variables computing this derivative."""
@@ -237,7 +252,8 @@ class Derivative:
         return _guard(generate)(self, backend, name)
 
     def compile(self, backend: str = "numpy"):
-        """A callable (keyword arguments or a dict of values) computing this derivative."""
+        """A callable computing this derivative: values by position in the order of the printed
+        source's parameters (alphabetical), by keyword, or as one dict."""
         from .codegen import compile_function
         return _guard(compile_function)(self, backend)
 
@@ -281,17 +297,48 @@ def _check_layout(layout):
         raise MatcalcError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
 
 
-def _setup(expr: str, wrt: str, shapes, assume=None, symmetric=None, syntax="matcalc"):
-    """(parsed expression, the variable node, a function that applies the declared facts)."""
+def _setup(expr: str, wrt, shapes, assume=None, symmetric=None, syntax="matcalc", many: bool = False):
+    """(parsed expression, the variable node, a function that applies the declared facts).
+    With `many`, `wrt` is a list of names and the second item the list of variable nodes."""
     from .assume import make_rewrite, parse_facts
-    _check_name(wrt, "wrt")
-    parsed = parse_expr(expr, shapes, extra_vars=(wrt,), syntax=syntax)
-    parsed.facts = parse_facts(assume, symmetric)
+    wrts = list(wrt) if many else [wrt]
+    for w in wrts:
+        _check_name(w, "wrt")
+    facts = parse_facts(assume, symmetric)
+    parsed = parse_expr(expr, shapes, extra_vars=tuple(wrts), syntax=syntax,
+                        square=[n for f, n in facts if f == "symmetric"])
+    parsed.facts = facts
+    parsed.warnings = [w for x in wrts for w in _absent_warning(parsed, x)]
     rewrite = make_rewrite(parsed.facts, parsed.var_shapes)
     if rewrite is not None:
         parsed.expr = S.rebuild(parsed.expr, rewrite)
-    x = S.var(wrt, parsed.var_shapes[wrt])
-    return parsed, x, (lambda n: n if rewrite is None or n is None else S.rebuild(n, rewrite))
+    xs = [S.var(w, parsed.var_shapes[w]) for w in wrts]
+    return parsed, (xs if many else xs[0]), \
+        (lambda n: n if rewrite is None or n is None else S.rebuild(n, rewrite))
+
+
+def _absent_warning(parsed: Parsed, wrt: str) -> list[str]:
+    """A warning when `wrt` does not occur in the expression (a misspelt name gives zeros)."""
+    if wrt in parsed.names:
+        return []
+    from .grammar import suggest
+    names = [n for n in parsed.names if n != "axis"]
+    if not names:
+        return [f"{wrt} does not occur in the expression, which has no variables: its derivative is zero"]
+    hint = ""
+    for n in names:  # a case slip first (w for W), then a small edit distance
+        if n.lower() == wrt.lower():
+            hint = f"; did you mean {n}?"
+            break
+    hint = hint or suggest(wrt, names) or \
+        next((f"; did you mean {n}?" for n in names if len(wrt) < 3 and _near(wrt, n)), "")
+    return [f"{wrt} does not occur in the expression (its variables: {', '.join(names)}), "
+            f"so its derivative is zero{hint}"]
+
+
+def _near(a: str, b: str) -> bool:
+    from .grammar import _distance
+    return _distance(a.lower(), b.lower()) <= 1
 
 
 def _jacobian(f: Node, x: Node):
@@ -327,20 +374,30 @@ def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixe
     f = parsed.expr
     result, vec_form, differential = derive(f, x)
     result, differential = facts(result), facts(differential)
-    if vec_form and len(f.shape) == 1 and len(x.shape) == 1:
+    out = array_shape(f.shape)
+    if vec_form and len(out) == 1 and len(x.shape) == 1:
         vec_form = False  # the m×n Jacobian is already out_shape + wrt_shape
     if layout == "numerator" and f.shape == () and len(x.shape) == 2:
         result = S.T(result)
-    elif layout == "denominator" and len(f.shape) == 1 and len(x.shape) == 1:
+    elif layout == "denominator" and len(out) == 1 and len(x.shape) == 1:
         result = S.T(result)
-    return Derivative(kind="diff", parsed=parsed, wrt=wrt, result=result, layout=layout,
-                      out_shape=f.shape, wrt_shape=x.shape, vec_form=vec_form, differential=differential)
+    d = Derivative(kind="diff", parsed=parsed, wrt=wrt, result=result, layout=layout,
+                   out_shape=f.shape, wrt_shape=x.shape, vec_form=vec_form, differential=differential)
+    if layout != "mixed" and vec_form:
+        d.warnings.append(f"layout {layout} applies to derivatives with at most two axes; this one has "
+                          f"{len(out) + len(x.shape)} and is written as the vec-Jacobian "
+                          f"∂vec(F)/∂vec({wrt})ᵀ, the same in every layout")
+    return d
 
 
 @_guard
 def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, symmetric=None,
-            syntax: str = "matcalc") -> Derivative:
-    """Second derivative of a scalar `expr` by `wrt`: n×n for a vector, Kronecker form for a matrix."""
+            syntax: str = "matcalc", layout: str = "mixed") -> Derivative:
+    """Second derivative of a scalar `expr` by `wrt`: n×n for a vector, Kronecker form for a matrix.
+
+    `layout` is accepted for symmetry with `diff`: a Hessian is symmetric, so the numerator
+    (Jacobian of the gradient) and denominator (its transpose) layouts give the same matrix."""
+    _check_layout(layout)
     parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric, syntax)
     f = parsed.expr
     if f.shape != ():
@@ -361,21 +418,30 @@ def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, sym
 
 
 @_guard
-def vjp(expr: str, wrt: str, *, upstream: str = "G", shapes: dict | None = None, assume=None,
-        symmetric=None, syntax: str = "matcalc") -> Derivative:
-    """The backprop rule: the gradient of sum(upstream * expr) by `wrt`."""
+def vjp(expr: str, wrt, *, upstream: str = "G", shapes: dict | None = None, assume=None,
+        symmetric=None, syntax: str = "matcalc"):
+    """The backprop rule: the gradient of sum(upstream * expr) by `wrt`; by several variables
+    (`"W1,b1"`) the rules of all of them from one sweep, as `Gradients` (see `matcalc.grad`)."""
     _check_name(upstream, "upstream")
+    if isinstance(wrt, str) and "," in wrt:  # several names: their rules from one sweep
+        from .gradients import grad
+        return grad.__wrapped__(expr, wrt, upstream=upstream, shapes=shapes, assume=assume,
+                                symmetric=symmetric, syntax=syntax)
     parsed, x, facts = _setup(expr, wrt, shapes, assume, symmetric, syntax)
-    if upstream in parsed.var_shapes and upstream != wrt and upstream in parsed.expr.vars:
-        raise MatcalcError(f"the upstream gradient's name {upstream} is a variable of the expression; "
-                           f"choose another with upstream=")
-    if upstream == wrt:
-        raise MatcalcError(f"the upstream gradient's name {upstream} is the variable itself")
+    _check_upstream(parsed, upstream, [wrt])
     f = parsed.expr
     g = S.var(upstream, f.shape)
     result = facts(reverse(f, x, g))
     return Derivative(kind="vjp", parsed=parsed, wrt=wrt, result=result, layout="mixed",
                       out_shape=f.shape, wrt_shape=x.shape, vec_form=False, upstream=upstream)
+
+
+def _check_upstream(parsed: Parsed, upstream: str, wrts: list[str]):
+    if upstream in wrts:
+        raise MatcalcError(f"the upstream gradient's name {upstream} is the variable itself")
+    if upstream in parsed.var_shapes and upstream in parsed.expr.vars:
+        raise MatcalcError(f"the upstream gradient's name {upstream} is a variable of the expression; "
+                           f"choose another with upstream=")
 
 
 def _value_shapes(values, shapes: dict | None) -> dict | None:

@@ -19,6 +19,7 @@ class Parsed:
     source: str
     typer: Typer = field(repr=False)
     facts: list = field(default_factory=list)
+    names: tuple = ()  # the variables the text uses, in order of appearance
 
     @property
     def shape(self) -> tuple:
@@ -51,16 +52,19 @@ class Parsed:
 
 
 def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...] = (),
-               syntax: str = "matcalc") -> Parsed:
+               syntax: str = "matcalc", square=()) -> Parsed:
     """Parse `text`, type it (unifying dimensions) and build its canonical graph.
 
     `extra_vars` are names typed as variables even if the text does not use them
-    (the variable a derivative is taken by)."""
+    (the variable a derivative is taken by); `square` names are square matrices unless
+    `shapes` says otherwise (declared symmetric)."""
     if shapes is not None and not isinstance(shapes, dict):
         raise MatcalcError(f"shapes must be a dict of name -> dimensions, not {type(shapes).__name__}")
     raw = parse_raw(text, syntax)
     typer = Typer(text, shapes, syntax)
+    typer.square = frozenset(square)
     typer.type(raw, {})
+    names = tuple(typer.var_shapes)  # the variables the text itself uses
     for name in extra_vars:
         if name not in typer.var_shapes:
             typer.var_shapes[name] = typer.default_shape(name)
@@ -72,7 +76,9 @@ def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...
     builder = _Builder(typer)
     expr = builder.build(raw, {})
     var_shapes = {name: typer.final_shape(s) for name, s in typer.var_shapes.items()}
-    return Parsed(expr, var_shapes, text, typer)
+    parsed = Parsed(expr, var_shapes, text, typer)
+    parsed.names = names
+    return parsed
 
 
 #: the constructor of each function of the language (an explicit table: no lookup by input text)

@@ -14,20 +14,24 @@ EXAMPLES = """examples:
   matcalc diff "tr(A@X)" X --shape A=n,m --shape X=m,n --format text
   matcalc vjp "tanh(X@W)" W                    backprop rule: X.T @ (G * (1 - tanh(X @ W) ** 2))
   matcalc hessian "x.T@A@x" x                  A + A^T
+  matcalc diff "sum((tanh(X@W1+b1)@W2+b2-Y)**2)" W1,b1,W2,b2   a network's backprop, one block
+  matcalc diff "-y.T@log(softmax(W@x))" W --assume sums_to_one=y   (softmax(W x) - y) x^T
 """
 
 
 def _shapes(items: list[str] | None) -> dict | None:
     if not items:
         return None
-    out = {}
+    out, given = {}, {}
     for item in items:
         if "=" not in item:
             raise MatcalcError(f"--shape {item}: write NAME=DIMS, e.g. X=m,n or w=n or c= for a scalar")
         name, dims = item.split("=", 1)
-        dims = dims.strip()
-        out[name.strip()] = tuple(int(d) if d.strip().isascii() and d.strip().isdigit() else d.strip()
-                                  for d in dims.split(",")) if dims else ()
+        name, dims = name.strip(), dims.strip()
+        if name in out:
+            raise MatcalcError(f"--shape {item}: {name} is already given as {given[name]}")
+        given[name] = item
+        out[name] = tuple(d.strip() for d in dims.split(",")) if dims else ()
     return out
 
 
@@ -41,13 +45,14 @@ def _parser() -> argparse.ArgumentParser:
                                 "matrix notation, as LaTeX or text.", epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"matcalc {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{diff,hessian,vjp}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{diff,hessian,vjp,serve}")
     for name, help_ in (("diff", "first derivative of EXPR by WRT"),
                         ("hessian", "second derivative of a scalar EXPR by WRT"),
                         ("vjp", "backprop rule: gradient of sum(G * EXPR) by WRT")):
         s = sub.add_parser(name, help=help_, description=help_)
         s.add_argument("expr", metavar="EXPR", help='the expression, e.g. "sum((X@w - y)**2)"; - reads stdin')
-        s.add_argument("wrt", metavar="WRT", help="the variable, e.g. w")
+        s.add_argument("wrt", metavar="WRT", help="the variable, e.g. w; several, comma-separated "
+                       "(W1,b1,W2,b2), give all their gradients from one sweep")
         s.add_argument("--shape", action="append", metavar="NAME=DIMS",
                        help="a variable's shape: X=m,n (matrix), w=n (vector), c= (scalar)")
         s.add_argument("--format", choices=("latex", "text", "unicode", "json", "index"), default="latex",
@@ -55,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
                             "(one entry with indices and sums)")
         s.add_argument("--steps", action="store_true", help="print the derivation step by step")
         s.add_argument("--check", action="store_true",
-                       help="verify against finite differences (and exactly with sympy when small)")
+                       help="verify against finite differences (and exactly with sympy when small; "
+                            "with --emit, the generated code too)")
+        s.add_argument("--exact", action="store_true",
+                       help="with --check: always run the exact sympy check (default: within 0.5 s)")
         s.add_argument("--emit", choices=("numpy", "torch", "jax"),
                        help="print the source of a function computing the derivative")
         s.add_argument("--quiet", "-q", action="store_true", help="print only the derivative")
@@ -70,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--backprop", metavar="G", help="also print the backprop rule with upstream G")
         if name == "vjp":
             s.add_argument("--upstream", default="G", metavar="G", help="name of the upstream gradient")
+    from .web import add_serve_parser  # the web stack itself is imported only by `serve`
+    add_serve_parser(sub)
     return p
 
 
@@ -91,33 +101,115 @@ def _header(d) -> str:
     return f"# {shapes}; {what} by {d.wrt}: {dims}"
 
 
+def _dash_positionals(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """argv with EXPR and WRT after `--` whatever their first character: `-x.T@y` is an
+    expression, not an option; only the subcommand's own options are taken as options."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if sub is None or not argv or argv[0] not in sub.choices or "--" in argv:
+        return argv
+    actions = sub.choices[argv[0]]._option_string_actions
+    if not any(a.startswith("-") and a != "-" and a not in actions for a in argv[1:]):
+        return argv
+    opts, pos, i = [], [], 1
+    while i < len(argv):
+        a = argv[i]
+        name = a.split("=", 1)[0]
+        if a.startswith("--") or name in actions:
+            act = actions.get(name) or next((v for k, v in actions.items() if k.startswith(name)), None)
+            opts.append(a)
+            if act is not None and act.nargs != 0 and "=" not in a and i + 1 < len(argv):
+                opts.append(argv[i + 1])  # the option's value, whatever it looks like
+                i += 1
+        else:
+            pos.append(a)
+        i += 1
+    return [argv[0], *opts, "--", *pos]
+
+
+def derive(args):
+    """The Derivative (or, for several comma-separated variables, the Gradients) `args` ask for."""
+    from . import api
+    expr = args.expr
+    shapes = _shapes(args.shape)
+    facts = dict(assume=args.assume, symmetric=args.symmetric, syntax=args.syntax)
+    if "," in args.wrt:
+        if args.command == "hessian":
+            raise MatcalcError(f"hessian takes one variable, not {args.wrt}")
+        if args.command == "diff" and args.layout != "mixed":
+            raise MatcalcError("--layout applies to one variable; several variables give gradients")
+        from .gradients import grad
+        return grad(expr, args.wrt, shapes=shapes, upstream=getattr(args, "upstream", None), **facts)
+    if args.command == "diff":
+        return api.diff(expr, args.wrt, shapes=shapes, layout=args.layout, **facts)
+    if args.command == "hessian":
+        return api.hessian(expr, args.wrt, shapes=shapes, **facts)
+    return api.vjp(expr, args.wrt, upstream=args.upstream, shapes=shapes, **facts)
+
+
+def _run_many(args, g) -> int:
+    """Print the gradients of several variables: one block, with shared `where` names."""
+    if args.emit:
+        print(g.to_python(args.emit), end="")
+        return 0
+    if args.format == "json":
+        import json
+        print(json.dumps(g.to_json(), ensure_ascii=False, indent=1))
+        return 0
+    out = []
+    if not args.quiet:
+        shapes = ", ".join(f"{k}: {v}" for k, v in g.variable_shapes.items())
+        what = "backprop rules" if g.upstream else "gradients"
+        out.append(f"# {shapes}; {what} by {', '.join(g.wrts)}")
+    for name, d in g.items():
+        if args.steps:
+            out.append(f"# steps for {name}:")
+            out += _steps_lines(d, args.format)
+        if args.format == "index":
+            out.append(f"# {name}: {d.index_latex}")
+    if args.format != "index":
+        out.append({"latex": g.latex, "text": g.text, "unicode": g.unicode}[args.format])
+    status = 0
+    if args.check:
+        result = g.check()
+        out += [f"# check {k}: {r}" for k, r in result.items()]
+        status = 0 if result.ok else 1
+    print("\n".join(out))
+    return status
+
+
+def _steps_lines(d, fmt: str) -> list[str]:
+    out = []
+    for i, st in enumerate(d.steps, 1):
+        body = st.latex if fmt == "latex" else st.text
+        checks = "; ".join(f"{k}: {v}" for k, v in st.shapes.items())
+        out.append(f"# step {i}: {st.rule}" + (f"   [{checks}]" if checks else ""))
+        out.append(f"  {body}")
+    return out
+
+
 def run(argv: list[str]) -> int:
     from . import api
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(_dash_positionals(parser, argv))
+    if args.command == "serve":
+        from .web import serve_command
+        return serve_command(args)
     expr = sys.stdin.read() if args.expr == "-" else args.expr
+    args.expr = expr
     shapes = _shapes(args.shape)
     facts = dict(assume=args.assume, symmetric=args.symmetric, syntax=args.syntax)
     out = []
-    if args.command == "diff":
-        d = api.diff(expr, args.wrt, shapes=shapes, layout=args.layout, **facts)
-    elif args.command == "hessian":
-        d = api.hessian(expr, args.wrt, shapes=shapes, **facts)
-    else:
-        d = api.vjp(expr, args.wrt, upstream=args.upstream, shapes=shapes, **facts)
-    if args.emit:
-        print(d.to_python(args.emit), end="")
-        return 0
-    if args.format == "json":
-        print(_render(d, "json"))
-        return 0
+    d = derive(args)
+    for w in d.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not hasattr(d, "wrt"):  # several variables
+        return _run_many(args, d)
+    if args.emit or args.format == "json":
+        return _emit_or_json(d, args)
     if not args.quiet:
         out.append(_header(d))
     if args.steps:
-        for i, st in enumerate(d.steps, 1):
-            body = st.latex if args.format == "latex" else st.text
-            checks = "; ".join(f"{k}: {v}" for k, v in st.shapes.items())
-            out.append(f"# step {i}: {st.rule}" + (f"   [{checks}]" if checks else ""))
-            out.append(f"  {body}")
+        out += _steps_lines(d, args.format)
     out.append(_render(d, args.format))
     if not args.quiet and d.vec_form and d.kind == "diff":
         if d.differential is not None:
@@ -142,7 +234,7 @@ def run(argv: list[str]) -> int:
                 raise
     status = 0
     if args.check:
-        result = d.check()
+        result = d.check(exact=True if args.exact else None)
         out.append(f"# check: {result}")
         status = 0 if result.ok else 1
     print("\n".join(out))
@@ -155,6 +247,31 @@ def _quiet_stdout() -> None:
         sys.stdout = open(os.devnull, "w")
     except OSError:
         pass
+
+
+def _emit_or_json(d, args) -> int:
+    """--emit (the source; --steps and --check as comments) or --format json (with "steps" and
+    "check" keys): the options combine, none is dropped. Exit 1 when the check fails."""
+    result = d.check(exact=True if args.exact else None, backend=args.emit) if args.check else None
+    if args.emit:
+        lines = []
+        if args.steps:
+            for i, st in enumerate(d.steps, 1):
+                lines += [f"# step {i}: {st.rule}", f"#   {st.text}"]
+        src = d.to_python(args.emit)
+        if result is not None:
+            src += f"# check: {result}\n"
+        print("\n".join(lines + [src]) if lines else src, end="")
+    else:
+        import json
+        out = d.to_json()
+        if args.steps:
+            out["steps"] = [{"rule": st.rule, "text": st.text, "latex": st.latex} for st in d.steps]
+        if result is not None:
+            out["check"] = {"ok": result.ok, "summary": str(result), "max_rel_error": result.max_rel_error,
+                            "exact": result.exact}
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    return 0 if result is None or result.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """The walks that compose the local rules of `rules.py` by the chain rule.
 
 - `reverse(f, x, g)`: the adjoint of variable x when f's adjoint is g (one reverse sweep over
-  the shared graph, contributions summed per node) — gradients and backprop rules.
+  the shared graph, contributions summed per node) — gradients and backprop rules;
+  `reverse_many(f, xs, g)` the adjoints of several variables from the same sweep.
 - `forward(f, seeds)`: the differential df, linear in the seeds dX (one forward sweep).
 - `vec_jacobian(df, dX)`: J with vec(df) = J vec(dX) (column-major vec), read off df by
   `vec(A dX B) = (Bᵀ ⊗ A) vec(dX)`, `vec(dXᵀ) = K vec(dX)`, `vec(a ⊙ dX) = diag(vec a) vec(dX)`.
@@ -16,24 +17,37 @@ from .simplify import (T, add, bcast, commutation, diag, eye, kron, matmul, mul,
 
 def reverse(f: Node, x: Node, g: Node) -> Node:
     """The adjoint of variable `x` given the adjoint `g` of `f` (reverse mode)."""
-    name = x.attr
-    if not f.has(name):
-        return zeros(x.shape)
+    return reverse_many(f, (x,), g)[x.attr]
+
+
+def reverse_many(f: Node, xs, g: Node) -> dict[str, Node]:
+    """The adjoints of the variables `xs` given the adjoint `g` of `f`, from ONE reverse sweep:
+    the pieces they share (the adjoints of common subexpressions) are built once."""
+    want = {x.attr: x for x in xs}
+    names = frozenset(n for n in want if f.has(n))
+    out = {n: zeros(x.shape) for n, x in want.items()}
+    if not names:
+        return out
     adj: dict[int, list[Node]] = {id(f): [g]}
+    left = set(names)
     for node in reversed(postorder(f)):
         parts = adj.pop(id(node), None)
         if parts is None:
             continue
         total = add(*parts) if len(parts) > 1 else parts[0]
-        if node is x:
-            return total
+        if node.op == "var" and node.attr in left and node is want[node.attr]:
+            out[node.attr] = total
+            left.discard(node.attr)
+            if not left:
+                break
+            continue
         rule = VJP.get(node.op)
         if rule is None:
             raise InternalError(f"no derivative rule for {node.op}")
         for i, a in enumerate(node.args):
-            if a.has(name):
+            if a.vars & names:
                 adj.setdefault(id(a), []).append(rule(total, node, i))
-    return zeros(x.shape)
+    return out
 
 
 def forward(f: Node, seeds: dict[str, Node]) -> Node | None:

@@ -3,6 +3,7 @@ differentiated by sympy, compared with matcalc's derivative at an exact rational
 from __future__ import annotations
 
 import random
+import time
 
 import sympy as sp
 
@@ -47,10 +48,12 @@ def _out(m, shape):
     return m[0, 0] if shape == () and isinstance(m, sp.MatrixBase) else m
 
 
-def interpret(root: Node, env: dict, sizes: dict):
+def interpret(root: Node, env: dict, sizes: dict, clock: "_Clock | None" = None):
     """The value of `root` with sympy matrices (vectors as columns, scalars as expressions)."""
     val: dict[int, object] = {}
     for n in postorder(root):
+        if clock is not None:
+            clock.tick()
         a = [val[id(x)] for x in n.args]
         op, sh = n.op, n.shape
         if op == "var":
@@ -135,10 +138,34 @@ def interpret(root: Node, env: dict, sizes: dict):
 
 
 def _symbols(name, shape, sizes):
+    """The variable's entries as symbols; `[` never occurs in a variable's name, so the entry
+    x[0,0] of a vector never meets a scalar named x_00."""
     r, c = _two_d(shape, sizes)
     if shape == ():
         return sp.Symbol(f"{name}", real=True)
-    return sp.Matrix(r, c, lambda i, j: sp.Symbol(f"{name}_{i}{j}", real=True))
+    return sp.Matrix(r, c, lambda i, j: sp.Symbol(f"{name}[{i},{j}]", real=True))
+
+
+def skipped_note(budget: float) -> str:
+    return f"exact sympy check skipped: over its {budget:g} s budget (exact=True / --exact forces it)"
+
+
+class OverBudget(Exception):
+    """The exact check ran past its time budget."""
+
+
+class _Clock:
+    def __init__(self, budget: float | None):
+        self.deadline = None if budget is None else time.monotonic() + budget
+
+    def tick(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OverBudget
+
+
+def _tick(clock: "_Clock", x):
+    clock.tick()
+    return x
 
 
 def _flat_f(v):
@@ -148,18 +175,22 @@ def _flat_f(v):
     return [v[i, j] for j in range(v.shape[1]) for i in range(v.shape[0])]
 
 
-def exact_check(d, seed: int = 0) -> bool | None:
-    """True when matcalc's derivative equals sympy's entrywise derivative at a rational point;
-    None when no tiny size makes the expression defined (e.g. a singular matrix)."""
+def exact_check(d, seed: int = 0, budget: float | None = None) -> tuple[bool | None, str]:
+    """(verdict, note): True when matcalc's derivative equals sympy's entrywise derivative at a
+    rational point; None when no tiny size makes the expression defined (e.g. a singular matrix)
+    or, with a `budget` in seconds, when the check would take longer (the note says so)."""
+    clock = _Clock(budget)
     for order in ((2, 3), (3, 2)):
         try:
-            return _exact_check(d, seed, order)
+            return _exact_check(d, seed, order, clock), ""
+        except OverBudget:
+            return None, skipped_note(budget)
         except Exception:  # noqa: BLE001 - sympy raises many types; the numeric check still stands
             continue
-    return None
+    return None, ""
 
 
-def _exact_check(d, seed: int, order: tuple) -> bool:
+def _exact_check(d, seed: int, order: tuple, clock: "_Clock") -> bool:
     var_shapes = dict(d.parsed.var_shapes)
     if d.upstream is not None:
         var_shapes[d.upstream] = d.out_shape
@@ -178,6 +209,8 @@ def _exact_check(d, seed: int, order: tuple) -> bool:
             continue
         if fact == "symmetric":
             env[name] = sp.Matrix(m.shape[0], m.shape[1], lambda i, j: m[min(i, j), max(i, j)])
+        elif fact == "sums_to_one" and m.shape[1] == 1:
+            env[name] = sp.Matrix(m.shape[0], 1, lambda i, j: m[i, 0] if i < m.shape[0] - 1 else 1 - sum(m[:-1, 0]))
         elif fact == "rows_sum_to_one":
             env[name] = sp.Matrix(m.shape[0], m.shape[1],
                                   lambda i, j: m[i, j] if j < m.shape[1] - 1 else 1 - sum(m[i, :m.shape[1] - 1]))
@@ -188,13 +221,13 @@ def _exact_check(d, seed: int, order: tuple) -> bool:
         for s in ents:
             for sym in getattr(s, "free_symbols", {s}):
                 point.setdefault(sym, sp.Rational(rng.randint(1, 9), rng.randint(20, 40)) if
-                                 k in {n for f, n in getattr(d, "facts", []) if f == "rows_sum_to_one"}
+                                 k in {n for f, n in getattr(d, "facts", []) if f in ("rows_sum_to_one", "sums_to_one")}
                                  else sp.Rational(rng.randint(2, 9), rng.randint(2, 9)))
         if isinstance(m, sp.MatrixBase) and m.shape[0] == m.shape[1] and m.shape[0] > 1:
             for i in range(m.shape[0]):  # diagonally dominant: invertible, positive determinant
                 if m[i, i].is_Symbol:
                     point[m[i, i]] = sp.Integer(3 + i)
-    f = interpret(d.parsed.expr, env, sizes)
+    f = interpret(d.parsed.expr, env, sizes, clock)
     x = env[d.wrt]
     xs = _flat_f(x)
     if d.kind == "vjp":
@@ -204,11 +237,11 @@ def _exact_check(d, seed: int, order: tuple) -> bool:
         f = sum(fm.multiply_elementwise(gm))
     fs = _flat_f(f)
     if d.kind == "hessian":
-        grads = [sp.diff(f, s) for s in xs]
-        want = [[sp.diff(g, s) for s in xs] for g in grads]
+        grads = [_tick(clock, sp.diff(f, s)) for s in xs]
+        want = [[_tick(clock, sp.diff(g, s)) for s in xs] for g in grads]
     else:
-        want = [[sp.diff(fi, s) for s in xs] for fi in fs]
-    got = interpret(d.result, env, sizes)
+        want = [[_tick(clock, sp.diff(fi, s)) for s in xs] for fi in fs]
+    got = interpret(d.result, env, sizes, clock)
     transposed = d.kind == "diff" and (
         (d.layout == "numerator" and d.out_shape == () and len(d.wrt_shape) == 2)
         or (d.layout == "denominator" and len(d.out_shape) == 1 and len(d.wrt_shape) == 1))
@@ -216,8 +249,8 @@ def _exact_check(d, seed: int, order: tuple) -> bool:
         got = got.T
     import numpy as np
     # 40 significant digits: a mismatch is a difference in the leading digits, not rounding
-    W = np.array([[sp.N(w.subs(point), 40) for w in row] for row in want], dtype=object)
-    G = np.array([sp.N(sp.sympify(g).subs(point), 40) for g in _flat_f(got)], dtype=object)
+    W = np.array([[_tick(clock, sp.N(w.subs(point), 40)) for w in row] for row in want], dtype=object)
+    G = np.array([_tick(clock, sp.N(sp.sympify(g).subs(point), 40)) for g in _flat_f(got)], dtype=object)
     two_axes = d.vec_form or (len(d.out_shape) == 1 and len(d.wrt_shape) == 1) or \
         (d.kind == "hessian" and d.wrt_shape != ())
     want_flat = W.reshape(-1, order="F") if two_axes else W.reshape(-1)

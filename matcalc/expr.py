@@ -7,6 +7,7 @@ object, so equality is identity and a repeated subexpression exists once.
 """
 from __future__ import annotations
 
+import threading
 import weakref
 import zlib
 from typing import Iterator
@@ -46,6 +47,9 @@ class Node:
 
 
 _TABLE: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+# Looking a node up and inserting it must be one step: two threads building the same node at
+# once would otherwise create two copies, and identity is equality in this graph.
+_TABLE_LOCK = threading.Lock()
 
 
 def _stable_hash(op: str, attr, shape, args) -> int:
@@ -60,14 +64,18 @@ def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     args = tuple(args)
     key = (op, tuple(id(a) for a in args), attr, shape)
     node = _TABLE.get(key)
-    if node is None:
-        node = Node()
-        node.op, node.args, node.attr, node.shape = op, args, attr, shape
-        node.h = _stable_hash(op, attr, shape, args)
-        node._vars = None
-        node._size = None
-        node._sym = None
-        _TABLE[key] = node
+    if node is not None:
+        return node
+    fresh = Node()
+    fresh.op, fresh.args, fresh.attr, fresh.shape = op, args, attr, shape
+    fresh.h = _stable_hash(op, attr, shape, args)
+    fresh._vars = None
+    fresh._size = None
+    fresh._sym = None
+    with _TABLE_LOCK:
+        node = _TABLE.get(key)
+        if node is None:
+            _TABLE[key] = node = fresh
     return node
 
 

@@ -5,6 +5,7 @@ types it and `build.py` turns it into the interned expression graph.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -344,7 +345,8 @@ def _syntax_error(text: str, e: UnexpectedInput, syntax: str) -> ParseError:
     expected (the tokens the parser accepts there, not its whole LALR state), and a caret."""
     if isinstance(e, UnexpectedCharacters):
         pos = e.pos_in_stream
-        return ParseError(f"unexpected character {text[pos]!r} at {position(text, pos)}\n{caret(text, pos)}")
+        return ParseError(f"unexpected character {text[pos]!r} at {position(text, pos)}{habit_hint(text, pos)}\n"
+                          f"{caret(text, pos)}")
     expected = getattr(e, "expected", None) or ()
     if isinstance(e, UnexpectedToken):
         try:
@@ -376,6 +378,27 @@ def _raw_error(text: str, inner: BaseException) -> MatcalcError:
     if isinstance(inner, MatcalcError):
         return inner
     return ParseError(f"cannot parse the expression: {inner}")
+
+
+#: habits from other languages: the character -> what matcalc writes instead
+HABITS = {"^": "** for a power (x**2)", "'": ".T for a transpose"}
+
+
+def habit_hint(text: str, pos: int) -> str:
+    """'; did you mean ...?' when the unexpected character is another language's habit."""
+    ch = text[pos] if pos < len(text) else ""
+    if ch not in HABITS:
+        return ""
+    if ch == "'":
+        operand = re.search(r"([A-Za-z][A-Za-z0-9_]*|\))\s*$", text[:pos])
+        if operand and operand.group(1) != ")":
+            return f"; did you mean {operand.group(1)}.T (the transpose)?"
+    if ch == "^":
+        base = re.search(r"([A-Za-z0-9_.]+|\))\s*$", text[:pos])
+        expo = re.match(r"\s*([A-Za-z0-9_.]+)", text[pos + 1:])
+        if base and expo and base.group(1) != ")":
+            return f"; did you mean {base.group(1)}**{expo.group(1)}?"
+    return f"; did you mean {HABITS[ch]}?"
 
 
 def _distance(a: str, b: str) -> int:

@@ -152,10 +152,8 @@ class Typer:
             return d
         if isinstance(d, str):
             d = d.strip()
-            if d.isascii() and d.isdigit():
+            if d.isascii() and (d.isdigit() or (d[:1] in "+-" and d[1:].isdigit())):
                 return self._dim(int(d), who)
-            if d.startswith("-") and d[1:].isascii() and d[1:].isdigit():
-                raise ShapeError(f"shapes: {who} has a dimension {d}; dimensions are positive")
             if not NAME_RE.match(d):
                 raise ShapeError(f"shapes: {who} has a dimension {d!r} that is not a name or an integer")
             return self.named(d)
@@ -190,9 +188,15 @@ class Typer:
         name = names[k] if k < len(names) else f"d{k}"
         return DimVar(name)
 
+    #: matrices declared square (symmetric) whose shape is not given: n×n, n inferred
+    square: frozenset = frozenset()
+
     def default_shape(self, name: str) -> tuple:
         if name in self.declared:
             return self.declared[name]
+        if name in self.square and name[0].isupper():  # a matrix by its name: square
+            d = self.fresh()
+            return (d, d)
         if self.syntax == "matrixcalculus":  # its defaults: a–g scalars, h–z vectors, A–Z matrices
             if name[0].isupper():
                 return (self.fresh(), self.fresh())
@@ -309,6 +313,8 @@ class Typer:
         hint = ""
         if {len(sa), len(sb)} == {1, 2}:
             hint = " (a vector broadcasts over the rows of a matrix: its length must match the number of columns)"
+        elif sym == "*" and len(sa) == len(sb) == 2 and self.u.resolve(sa[1]) == self.u.resolve(sb[0]):
+            hint = f"; did you mean {self.src(a)} @ {self.src(b)} (the matrix product)?"
         raise ShapeError(f"{self.src(r)}: {self.describe(a)} but {self.describe(b)}; "
                          f"they do not fit for '{sym}'{hint}")
 

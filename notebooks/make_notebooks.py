@@ -5,9 +5,12 @@
     python notebooks/make_notebooks.py 03 05        # only the notebooks whose names start so
 
 Each notebook is a list of markdown and code cells below; the first code cell of every notebook
-defines `numeric_derivative` (central finite differences of `matcalc.evaluate`) and `check`
-(asserts that a matcalc derivative equals an expected array), so a notebook fails to execute if
-matcalc is wrong. Cell ids are deterministic so that regenerating gives small diffs.
+defines `check` (asserts that `d.check()`, matcalc's own check against central finite differences,
+passes, and that the derivative equals a note's result where one is given) and `derivative`, so a
+notebook fails to execute if matcalc is wrong. Each notebook ends with one derivation step by step
+(`d.steps_latex`) and its generated numpy code (`d.to_python()`). The notes are cited by title
+and topic (see /work/shared/notes/README.md). Cell ids are deterministic so that regenerating
+gives small diffs.
 """
 from __future__ import annotations
 
@@ -42,35 +45,27 @@ SETUP = code('''
     rng = np.random.default_rng(0)
 
 
-    def numeric_derivative(expr, wrt, values, shapes=None, eps=1e-6):
-        """Central finite differences of matcalc.evaluate(expr) by every entry of values[wrt].
-
-        The array has shape out_shape + wrt_shape, the arrangement of matcalc's default layout."""
-        x0 = np.asarray(values[wrt], dtype=float)
-
-        def f(x):
-            v = {**values, wrt: x if x.ndim else float(x)}
-            return np.asarray(matcalc.evaluate(expr, v, shapes=shapes), dtype=float)
-
-        out = f(x0)
-        jac = np.zeros(out.shape + x0.shape)
-        for idx in np.ndindex(*x0.shape):
-            step = np.zeros_like(x0)
-            step[idx] = eps
-            jac[(...,) + idx] = (f(x0 + step) - f(x0 - step)) / (2 * eps)
-        return jac
-
-
-    def check(d, expected, values, shapes=None):
-        """Assert that the derivative d, evaluated at values, equals the array expected and
-        (for at most two axes) that its text form d.text evaluates to the same array."""
+    def check(d, values, shapes=None, expected=None):
+        """d.check() (matcalc's own check: central finite differences, and exactly with sympy when
+        the problem is small) must pass; d.text must evaluate to the array d.evaluate gives; and
+        with `expected` (a note's result) d.evaluate(values) must equal it."""
+        result = d.check()
+        assert result.ok, result
         got = d.evaluate(values)
-        assert got.shape == np.shape(expected), (got.shape, np.shape(expected))
-        err = np.abs(got - expected).max()
-        assert np.allclose(got, expected, rtol=1e-5, atol=1e-6), f"max error {err:.2e}"
+        if expected is not None:
+            assert got.shape == np.shape(expected), (got.shape, np.shape(expected))
+            assert np.allclose(got, expected, rtol=1e-5, atol=1e-6), np.abs(got - expected).max()
         if got.ndim <= 2:
             assert np.allclose(matcalc.evaluate(d.text, values, shapes=shapes), got)
-        print(f"OK  d/d{d.wrt}: {d.text}   (shape {got.shape}, max deviation {err:.1e})")
+        print(f"OK  d/d{d.wrt}: {d.text}   (shape {got.shape})")
+        print(f"    d.check(): {result}")
+
+
+    def derivative(expr, wrt, values, shapes=None):
+        """matcalc's derivative of expr by wrt at values, once its d.check() has passed."""
+        d = matcalc.diff(expr, wrt, shapes=shapes)
+        assert d.check().ok
+        return d.evaluate(values)
 ''')
 
 
@@ -81,7 +76,7 @@ NOTEBOOKS["01_dot_products_and_Ax"] = [
     md(r'''
     # 1. Dot products and $A\mathbf{x}$
 
-    Note `000_0febd73382ab143a` (*matrix operations in deep learning*) derives the derivatives of
+    The note *深度学习中的矩阵运算* (“Matrix operations in deep learning”: dot and matrix products, element-wise operations, broadcasting, and their derivatives) derives the derivatives of
     a dot product $\mathbf{w}^T\mathbf{x}$ and of a matrix–vector product $A\mathbf{x}$.
     This notebook reproduces them with matcalc and checks every result against central finite
     differences. Vectors are columns: `w.T @ x` is a scalar.
@@ -108,8 +103,8 @@ NOTEBOOKS["01_dot_products_and_Ax"] = [
     '''),
     code('''
     values = {"w": rng.standard_normal(4), "x": rng.standard_normal(4)}
-    check(d_w, numeric_derivative("w.T @ x", "w", values), values)
-    check(d_x, numeric_derivative("w.T @ x", "x", values), values)
+    check(d_w, values)
+    check(d_x, values)
     '''),
     md(r'''
     ## Matrix–vector product $\mathbf{y} = A\mathbf{x}$ by $\mathbf{x}$
@@ -126,7 +121,7 @@ NOTEBOOKS["01_dot_products_and_Ax"] = [
     '''),
     code('''
     values = {"A": rng.standard_normal((3, 4)), "x": rng.standard_normal(4)}
-    check(d, numeric_derivative("A @ x", "x", values), values)
+    check(d, values)
     '''),
     md(r'''
     ## $\mathbf{y} = A\mathbf{x}$ by $A$
@@ -145,8 +140,8 @@ NOTEBOOKS["01_dot_products_and_Ax"] = [
     '''),
     code('''
     values = {"A": rng.standard_normal((3, 4)), "x": rng.standard_normal(4)}
-    J = numeric_derivative("A @ x", "A", values)
-    check(d, J, values)
+    J = derivative("A @ x", "A", values)
+    check(d, values, expected=J)
     # the note's compressed form: the only nonzero block of output i is row i of A, where it is x
     rows = np.arange(3)
     assert np.allclose(J[rows, rows, :], values["x"])
@@ -166,7 +161,7 @@ NOTEBOOKS["01_dot_products_and_Ax"] = [
     '''),
     code('''
     values = {"a": rng.standard_normal(3), "X": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
-    check(d, numeric_derivative("a.T @ X @ b", "X", values), values)
+    check(d, values)
     '''),
 ]
 
@@ -175,8 +170,8 @@ NOTEBOOKS["02_jacobian_layouts"] = [
     md(r'''
     # 2. The Jacobian and its two layouts
 
-    Note `002_933100b11f486e8f` builds the Jacobian from partial derivatives and uses the
-    **numerator layout** (one row per output); note `003_93a9ce72baca80a0` derives gradients with
+    The note *数学笔记 — 深度学习相关数学* (“Mathematics for deep learning”: scalar rules, partial derivatives, the Jacobian and its generalisation) builds the Jacobian from partial derivatives and uses the
+    **numerator layout** (one row per output); the note *矩阵求导* (“Matrix derivatives”: the dimension-compatibility principle, linear regression, softmax cross-entropy, backprop) derives gradients with
     the *dimension-compatibility principle*, which uses the **denominator layout** (the transpose).
     matcalc's `layout=` argument chooses between them; the default `"mixed"` layout is the
     numerator layout for Jacobians and gives gradients the shape of the variable.
@@ -206,7 +201,7 @@ NOTEBOOKS["02_jacobian_layouts"] = [
     values = {"x": 1.3, "y": 0.7}
     for f, row in zip(funcs, partials):
         for v, d in zip(("x", "y"), row):
-            check(d, numeric_derivative(f, v, values, shapes=shapes), values, shapes=shapes)
+            check(d, values, shapes=shapes)
     '''),
     md(r'''
     ## The identity function
@@ -222,7 +217,7 @@ NOTEBOOKS["02_jacobian_layouts"] = [
     '''),
     code('''
     values = {"x": rng.standard_normal(4)}
-    check(d, numeric_derivative("x", "x", values), values, shapes={"x": ("n",)})
+    check(d, values, shapes={"x": ("n",)})
     '''),
     md(r'''
     ## Vector by vector: $\mathbf{y} = A\mathbf{x}$ in both layouts
@@ -240,15 +235,15 @@ NOTEBOOKS["02_jacobian_layouts"] = [
     '''),
     code('''
     values = {"A": rng.standard_normal((3, 4)), "x": rng.standard_normal(4)}
-    J = numeric_derivative("A @ x", "x", values)          # (m, n): rows are outputs
-    check(layouts["mixed"], J, values)
-    check(layouts["numerator"], J, values)
-    check(layouts["denominator"], J.T, values)
+    J = derivative("A @ x", "x", values)          # (m, n): rows are outputs
+    check(layouts["mixed"], values, expected=J)
+    check(layouts["numerator"], values, expected=J)
+    check(layouts["denominator"], values, expected=J.T)
     '''),
     md(r'''
     ## The chain rule: $\mathbf{z} = \exp(A\mathbf{x})$
 
-    Note 002 (§3.2) composes $\mathbf{z} = \mathbf{g}(\mathbf{y})$, $\mathbf{y} = \mathbf{f}(\mathbf{x})$.
+    *数学笔记* (§3.2) composes $\mathbf{z} = \mathbf{g}(\mathbf{y})$, $\mathbf{y} = \mathbf{f}(\mathbf{x})$.
     In numerator layout the Jacobians multiply in the order of composition,
     $\frac{\partial\mathbf{z}}{\partial\mathbf{x}} = \frac{\partial\mathbf{z}}{\partial\mathbf{y}}
     \frac{\partial\mathbf{y}}{\partial\mathbf{x}} = \operatorname{diag}(e^{A\mathbf{x}})\,A$;
@@ -263,9 +258,9 @@ NOTEBOOKS["02_jacobian_layouts"] = [
     '''),
     code('''
     values = {"A": rng.standard_normal((3, 4)), "x": rng.standard_normal(4)}
-    J = numeric_derivative("exp(A @ x)", "x", values)
-    check(d_num, J, values)
-    check(d_den, J.T, values)
+    J = derivative("exp(A @ x)", "x", values)
+    check(d_num, values, expected=J)
+    check(d_den, values, expected=J.T)
     '''),
     md(r'''
     ## Scalar by matrix: $f = \mathbf{a}^T X\mathbf{b}$ in both layouts
@@ -285,10 +280,10 @@ NOTEBOOKS["02_jacobian_layouts"] = [
     '''),
     code('''
     values = {"a": rng.standard_normal(3), "X": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
-    J = numeric_derivative("a.T @ X @ b", "X", values)    # (m, n), like X
-    check(layouts["mixed"], J, values)
-    check(layouts["denominator"], J, values)
-    check(layouts["numerator"], J.T, values)
+    J = derivative("a.T @ X @ b", "X", values)    # (m, n), like X
+    check(layouts["mixed"], values, expected=J)
+    check(layouts["denominator"], values, expected=J)
+    check(layouts["numerator"], values, expected=J.T)
     '''),
 ]
 
@@ -297,7 +292,7 @@ NOTEBOOKS["03_elementwise_diagonal_jacobians"] = [
     md(r'''
     # 3. Element-wise operations and diagonal Jacobians
 
-    Notes `000_0febd73382ab143a` and `002_933100b11f486e8f` (§3.3) study
+    The notes *深度学习中的矩阵运算* (“Matrix operations in deep learning”) and *数学笔记 — 深度学习相关数学* (“Mathematics for deep learning”, §3.3) study
     $\mathbf{y} = \mathbf{f}(\mathbf{u}) \bigcirc \mathbf{g}(\mathbf{v})$ for an element-wise
     operator $\bigcirc$: $y_i$ depends only on $u_i$ and $v_i$, so every Jacobian is diagonal,
     $\frac{\partial\mathbf{y}}{\partial\mathbf{u}} = \operatorname{diag}\big(\frac{\partial y_i}{\partial u_i}\big)$.
@@ -324,7 +319,7 @@ NOTEBOOKS["03_elementwise_diagonal_jacobians"] = [
     d
     '''),
     code('''
-    check(d, numeric_derivative("exp(x)", "x", values), values)
+    check(d, values)
     '''),
     md(r'''
     ## Product $\mathbf{u} * \mathbf{v}$
@@ -339,8 +334,8 @@ NOTEBOOKS["03_elementwise_diagonal_jacobians"] = [
     display(d_u, d_v)
     '''),
     code('''
-    check(d_u, numeric_derivative("u * v", "u", values), values, shapes=shapes)
-    check(d_v, numeric_derivative("u * v", "v", values), values, shapes=shapes)
+    check(d_u, values, shapes=shapes)
+    check(d_v, values, shapes=shapes)
     '''),
     md(r'''
     ## Quotient $\mathbf{u} / \mathbf{v}$
@@ -356,8 +351,8 @@ NOTEBOOKS["03_elementwise_diagonal_jacobians"] = [
     display(d_u, d_v)
     '''),
     code('''
-    check(d_u, numeric_derivative("u / v", "u", values), values, shapes=shapes)
-    check(d_v, numeric_derivative("u / v", "v", values), values, shapes=shapes)
+    check(d_u, values, shapes=shapes)
+    check(d_v, values, shapes=shapes)
     '''),
     md(r'''
     ## Sum and difference: $\partial(\mathbf{u}+\mathbf{v})/\partial\mathbf{v}$ is $I$, not $-I$
@@ -367,7 +362,7 @@ NOTEBOOKS["03_elementwise_diagonal_jacobians"] = [
     while for the difference $\frac{\partial(\mathbf{u}-\mathbf{v})}{\partial\mathbf{u}} = I$ and
     $\frac{\partial(\mathbf{u}-\mathbf{v})}{\partial\mathbf{v}} = -I$.
 
-    Note 000's table of derivatives by $\mathbf{v}$ gives
+    *深度学习中的矩阵运算*'s table of derivatives by $\mathbf{v}$ gives
     $\frac{\partial(\mathbf{u}+\mathbf{v})}{\partial\mathbf{v}} = \operatorname{diag}(-\mathbf{1}) = -I$.
     With respect, that entry is a slip (it repeats the row for $\mathbf{u}-\mathbf{v}$ below it):
     the derivative is $I$, as note 002 states and as matcalc and the finite differences below confirm.
@@ -380,9 +375,9 @@ NOTEBOOKS["03_elementwise_diagonal_jacobians"] = [
     '''),
     code('''
     for (e, v), d in sums.items():
-        check(d, numeric_derivative(e, v, values), values, shapes=shapes)
+        check(d, values, shapes=shapes)
 
-    J = numeric_derivative("u + v", "v", values)
+    J = derivative("u + v", "v", values)
     n = len(values["v"])
     assert np.allclose(J, np.eye(n)) and not np.allclose(J, -np.eye(n))
     print("finite differences of u + v by v:")
@@ -395,7 +390,7 @@ NOTEBOOKS["04_backprop_Y_equals_WX"] = [
     md(r'''
     # 4. Backpropagation through $Y = WX$
 
-    Note `001_19ca90d51f9c7ac3` derives the backward pass of a matrix product: given the upstream
+    The note *矩阵乘* (“Matrix multiplication”: the backward pass of $Y = WX$) derives the backward pass of a matrix product: given the upstream
     gradient $G = \partial L/\partial Y$, the gradients are $X_\text{grad} = W^T G$ and
     $W_\text{grad} = G X^T$. `matcalc.vjp(expr, wrt)` computes exactly this rule: the gradient of
     $\sum G \odot \text{expr}$ by `wrt`, where the upstream $G$ has the shape of the expression.
@@ -415,7 +410,7 @@ NOTEBOOKS["04_backprop_Y_equals_WX"] = [
     d_X
     '''),
     code('''
-    check(d_X, numeric_derivative("sum(G * (W @ X))", "X", values), values)
+    check(d_X, values)
     '''),
     md(r'''
     ## $W_\text{grad} = G X^T$
@@ -428,7 +423,7 @@ NOTEBOOKS["04_backprop_Y_equals_WX"] = [
     d_W
     '''),
     code('''
-    check(d_W, numeric_derivative("sum(G * (W @ X))", "W", values), values)
+    check(d_W, values)
     '''),
     md(r'''
     ## The full derivative $\partial Y/\partial X$: a 4th-order tensor
@@ -447,8 +442,8 @@ NOTEBOOKS["04_backprop_Y_equals_WX"] = [
     d
     '''),
     code('''
-    J = numeric_derivative("W @ X", "X", values)
-    check(d, J, values)
+    J = derivative("W @ X", "X", values)
+    check(d, values, expected=J)
     # the same numbers as the Kronecker product, once both sides are vectorised column by column
     assert np.allclose(J.reshape(m * p, n * p, order="F"), np.kron(np.eye(p), values["W"]))
     '''),
@@ -466,8 +461,8 @@ NOTEBOOKS["04_backprop_Y_equals_WX"] = [
     d_by_W
     '''),
     code('''
-    J_W = numeric_derivative("W @ X", "W", values)
-    check(d_by_W, J_W, values)
+    J_W = derivative("W @ X", "W", values)
+    check(d_by_W, values, expected=J_W)
     G = values["G"]
     assert np.allclose(np.einsum("ij,ijkl->kl", G, d.evaluate(values)), d_X.evaluate(values))
     assert np.allclose(np.einsum("ij,ijkl->kl", G, d_by_W.evaluate(values)), d_W.evaluate(values))
@@ -480,7 +475,7 @@ NOTEBOOKS["05_linear_regression"] = [
     md(r'''
     # 5. Linear regression
 
-    Note `003_93a9ce72baca80a0` opens with least squares,
+    The note *矩阵求导* (“Matrix derivatives”: the dimension-compatibility principle, linear regression, softmax cross-entropy, backprop) opens with least squares,
     $J(\mathbf{w}) = \sum_i (\mathbf{w}^T\mathbf{x}_i - y_i)^2 = (X\mathbf{w}-\mathbf{y})^T(X\mathbf{w}-\mathbf{y})$
     with $X\in\mathbb{R}^{m\times n}$, and derives by dimension compatibility (denominator layout)
     $\partial J/\partial\mathbf{w} = 2X^T(X\mathbf{w}-\mathbf{y})$. Here matcalc derives it, the
@@ -504,8 +499,7 @@ NOTEBOOKS["05_linear_regression"] = [
     '''),
     code('''
     sample = {"w": values["w"], "x_i": values["X"][0], "y_i": float(values["y"][0])}
-    check(d_i, numeric_derivative("(w.T @ x_i - y_i) ** 2", "w", sample, shapes={"y_i": ()}),
-          sample, shapes={"y_i": ()})
+    check(d_i, sample, shapes={"y_i": ()})
     '''),
     md(r'''
     ## The whole batch, in both forms
@@ -524,8 +518,8 @@ NOTEBOOKS["05_linear_regression"] = [
     d_sum
     '''),
     code('''
-    check(d_sum, numeric_derivative("sum((X @ w - y) ** 2)", "w", values), values)
-    check(d_dot, numeric_derivative("(X@w - y).T @ (X@w - y)", "w", values), values)
+    check(d_sum, values)
+    check(d_dot, values)
     '''),
     md(r'''
     ## The Hessian $2X^TX$
@@ -540,7 +534,7 @@ NOTEBOOKS["05_linear_regression"] = [
     H
     '''),
     code('''
-    check(H, numeric_derivative("2 * X.T @ (X @ w - y)", "w", values), values)
+    check(H, values)
     '''),
     md(r'''
     ## Solving the normal equations
@@ -566,7 +560,7 @@ NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] = [
     md(r'''
     # 6. Dense layer, element-wise exp/log, softmax cross-entropy
 
-    Note `003_93a9ce72baca80a0` backpropagates through a dense layer $S = XW + \mathbf{b}$
+    The note *矩阵求导* (“Matrix derivatives”: the dimension-compatibility principle, linear regression, softmax cross-entropy, backprop) backpropagates through a dense layer $S = XW + \mathbf{b}$
     ($X$: $m\times n$ samples, $W$: $n\times c$, $\mathbf{b}$ a length-$c$ bias added to every row)
     and a softmax cross-entropy loss. In matcalc's input language the bias broadcast is numpy's:
     `X @ W + b` adds `b` to each row. matcalc infers all shapes by itself; `dims` only gives the
@@ -593,8 +587,8 @@ NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] = [
     display(d_W, d_b)
     '''),
     code('''
-    check(d_W, numeric_derivative("sum(G * (X @ W + b))", "W", values), values, shapes=dims)
-    check(d_b, numeric_derivative("sum(G * (X @ W + b))", "b", values), values, shapes=dims)
+    check(d_W, values, shapes=dims)
+    check(d_b, values, shapes=dims)
     '''),
     md(r'''
     ## Element-wise $\exp$ and $\log$
@@ -615,7 +609,7 @@ NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] = [
     code('''
     pos = {"x": rng.uniform(0.5, 2.0, 4), "A": rng.uniform(0.5, 2.0, (3, 4))}
     for (e, v), d in ew.items():
-        check(d, numeric_derivative(e, v, pos), pos)
+        check(d, pos)
     '''),
     md(r'''
     ## Picking entries and summing rows
@@ -635,8 +629,8 @@ NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] = [
     code('''
     B = np.eye(3, 4)[[2, 0, 1]]            # one selected entry per row
     v = {"A": rng.standard_normal((3, 4)), "B": B, "g": rng.standard_normal(3)}
-    check(d_pick, numeric_derivative("sum(A * B)", "A", v), v, shapes=shapes)
-    check(d_rows, numeric_derivative("sum(g * sum(A, axis=1))", "A", v), v, shapes=shapes)
+    check(d_pick, v, shapes=shapes)
+    check(d_rows, v, shapes=shapes)
     '''),
     md(r'''
     ## Softmax cross-entropy, by the scores
@@ -654,8 +648,8 @@ NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] = [
     code('''
     Y = np.eye(c)[rng.integers(0, c, m)]    # one-hot labels
     v = {"S": rng.standard_normal((m, c)), "Y": Y}
-    check(d_L1, numeric_derivative("-sum(Y * S)", "S", v), v)
-    check(d_L2, numeric_derivative("sum(logsumexp(S, axis=1))", "S", v), v)
+    check(d_L1, v)
+    check(d_L2, v)
     '''),
     md(r'''
     ## Softmax cross-entropy by $W$ and $\mathbf{b}$: the general result
@@ -676,8 +670,8 @@ NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] = [
     '''),
     code('''
     v = {**values, "Y": rng.uniform(0.1, 1.0, (m, c))}
-    check(g_W, numeric_derivative(loss, "W", v), v, shapes=dims)
-    check(g_b, numeric_derivative(loss, "b", v), v, shapes=dims)
+    check(g_W, v, shapes=dims)
+    check(g_b, v, shapes=dims)
     '''),
     md(r'''
     ## ... and with rows of $Y$ summing to one
@@ -696,12 +690,12 @@ NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] = [
     '''),
     code('''
     v = {**values, "Y": np.eye(c)[rng.integers(0, c, m)]}     # one-hot rows
-    check(h_W, numeric_derivative(loss, "W", v), v, shapes=dims)
-    check(h_b, numeric_derivative(loss, "b", v), v, shapes=dims)
+    check(h_W, v, shapes=dims)
+    check(h_b, v, shapes=dims)
 
     # the assumption matters: for targets whose rows do not sum to one the short form is wrong
     v_bad = {**values, "Y": rng.uniform(0.1, 1.0, (m, c))}
-    assert not np.allclose(h_W.evaluate(v_bad), numeric_derivative(loss, "W", v_bad), atol=1e-3)
+    assert not np.allclose(h_W.evaluate(v_bad), derivative(loss, "W", v_bad), atol=1e-3)
     '''),
 ]
 
@@ -710,7 +704,7 @@ NOTEBOOKS["07_frobenius_XW_minus_Y"] = [
     md(r'''
     # 7. $\|XW - Y\|^2$ by $W$: entry by entry, then in matrix form
 
-    Note `004_7b2a9bec1a46f122` fits a fully connected layer without bias: $\tilde Y = XW$ with
+    The note *向量, 矩阵与张量梯度的理论推导* (“Deriving vector, matrix and tensor gradients”: $\|XW - Y\|^2$ entry by entry, then in matrix form) fits a fully connected layer without bias: $\tilde Y = XW$ with
     $X$: $B\times N$, $W$: $N\times M$, $Y$: $B\times M$, and the loss
     $L = \sum_{b,m}(\tilde y_{bm} - y_{bm})^2$. Following *Vector, Matrix, and Tensor Derivatives*,
     it first derives the scalar $\partial L/\partial w_{nm}$ with indices, then assembles the matrix
@@ -735,7 +729,7 @@ NOTEBOOKS["07_frobenius_XW_minus_Y"] = [
     '''),
     code('''
     v = {"Yhat": Yhat, "Y": Y}
-    check(d_first, numeric_derivative("sum((Yhat - Y) ** 2)", "Yhat", v), v)
+    check(d_first, v)
     '''),
     md(r'''
     ## Second term: $\partial\tilde Y/\partial w_{nm}$
@@ -751,7 +745,7 @@ NOTEBOOKS["07_frobenius_XW_minus_Y"] = [
     '''),
     code('''
     J = d_second.evaluate(values)             # J[i, j, n, m] = d yhat_ij / d w_nm
-    check(d_second, numeric_derivative("X @ W", "W", values), values)
+    check(d_second, values)
     for n in range(N):
         for m in range(M):
             expected = np.zeros((B, M))
@@ -793,7 +787,7 @@ NOTEBOOKS["07_frobenius_XW_minus_Y"] = [
     d
     '''),
     code('''
-    check(d, dL_fd, values, shapes=dims)
+    check(d, values, shapes=dims, expected=dL_fd)
     assert np.allclose(d.evaluate(values), dL_index)
     '''),
     md(r'''
@@ -809,13 +803,72 @@ NOTEBOOKS["07_frobenius_XW_minus_Y"] = [
     '''),
     code('''
     v = {"A": X, "B": W, "G": 2 * (Yhat - Y)}
-    check(d_rule, numeric_derivative("sum(G * (A @ B))", "B", v), v)
+    check(d_rule, v)
     assert np.allclose(d_rule.evaluate(v), dL_index)     # with G = dL/dYhat it is dL/dW again
     '''),
 ]
 
 
 # --------------------------------------------------------------------------------------------
+def tour(call: str, what: str) -> list:
+    """The closing cells: one derivation step by step, its check, and its generated numpy code."""
+    return [
+        md(f'''
+        ## Step by step, checked, and as code
+
+        {what} `d.steps_latex` writes the derivation out rule by rule (each with its
+        dimension check), `d.check()` compares the result with central finite differences (and, for
+        a small problem, exactly with sympy), and `d.to_python()` is a standalone numpy function.
+        '''),
+        code(f'''
+        d = {call}
+        display(Math(d.steps_latex))
+        '''),
+        code('''
+        result = d.check()
+        assert result.ok, result
+        print(result)
+        print(d.to_python())
+        '''),
+    ]
+
+
+TOURS = {
+    "01_dot_products_and_Ax": ('matcalc.diff("a.T @ X @ b", "X")', "The bilinear form $a^T X b$ by $X$:"),
+    "02_jacobian_layouts": ('matcalc.diff("exp(A @ x)", "x")', "The Jacobian of $\\exp(A x)$:"),
+    "03_elementwise_diagonal_jacobians": ('matcalc.diff("sum(exp(u) * v)", "u")',
+                                          "An element-wise product inside a sum:"),
+    "04_backprop_Y_equals_WX": ('matcalc.vjp("tanh(W @ X)", "W")',
+                                "The backprop rule of a layer $\\tanh(WX)$:"),
+    "05_linear_regression": ('matcalc.diff("sum((X @ w - y) ** 2)", "w")', "The least-squares gradient:"),
+    "06_dense_layer_softmax_cross_entropy": (
+        'matcalc.diff("-y.T @ log(softmax(W @ x))", "W", assume="sums_to_one=y")',
+        "One sample's cross-entropy, with a target `y` whose entries sum to one (`sums_to_one=y`):"),
+    "07_frobenius_XW_minus_Y": ('matcalc.diff("sum((X @ W - Y) ** 2)", "W")', "The note's loss by $W$:"),
+}
+for _name, (_call, _what) in TOURS.items():
+    NOTEBOOKS[_name] = NOTEBOOKS[_name] + tour(_call, _what)
+
+NOTEBOOKS["06_dense_layer_softmax_cross_entropy"] += [
+    md(r'''
+    ## Every gradient of the layer at once
+
+    `matcalc.grad` gives the gradients by several variables from one reverse sweep: one block in
+    which the pieces they share are named once, a dict from `evaluate`, and one generated function
+    returning all of them (each shared piece computed once).
+    '''),
+    code('''
+    g = matcalc.grad(loss, "W,b", shapes=dims, assume="rows_sum_to_one=Y")
+    display(Math(g.latex))
+    v = {**values, "Y": np.eye(c)[rng.integers(0, c, m)]}
+    assert g.check().ok
+    got = g.evaluate(v)
+    assert np.allclose(got["W"], h_W.evaluate(v)) and np.allclose(got["b"], h_b.evaluate(v))
+    print(g.to_python())
+    '''),
+]
+
+
 def build(name: str, cells: list) -> nbformat.NotebookNode:
     nb = new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells])
     for i, cell in enumerate(nb.cells):

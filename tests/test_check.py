@@ -9,10 +9,12 @@ from __future__ import annotations
 import copy
 import functools
 
+import numpy as np
 import pytest
 
 import matcalc
 import public_cases as P
+import matcalc.verify
 from matcalc import simplify as S
 
 CASES = [c for c in P.CASES if c["kind"] != "error"]
@@ -204,3 +206,141 @@ def test_check_never_raises_on_a_wrong_shape():
     bad = wrong(d, S.T(d.result))  # n×m
     r = bad.check(exact=False)
     assert not r.ok
+
+
+# --------------------------------------------------------------------------- issue 11 item 9, issue 15
+def test_check_never_crashes_when_a_dimension_comes_from_a_constant():
+    d = matcalc.diff("alpha * sum(ones(n))", "alpha")
+    r = d.check()
+    assert r.ok, str(r)
+
+
+def test_check_never_crashes_when_no_sample_evaluates():
+    d = matcalc.diff("sum(log(x - x))", "x")   # -inf everywhere
+    r = d.check()
+    assert not r.ok and "could not check" in str(r)
+
+
+@pytest.mark.parametrize("expr, wrt", [("sum(x**2) + 1e8", "x"), ("sin(10000*x)", "x"),
+                                       ("sum(exp(20 * x))", "x"), ("1e-9 * sum(x ** 3)", "x"),
+                                       ("sum(cos(300 * X) * W)", "X")])
+def test_no_false_mismatch(expr, wrt):
+    d = matcalc.diff(expr, wrt)
+    for exact in (False, None):
+        r = d.check(exact=exact)
+        assert r.ok, str(r)
+
+
+PERTURBED = [("diff", "sum((X @ w - y) ** 2)", "w"), ("diff", "tanh(A @ x)", "x"),
+             ("diff", "logdet(X)", "X"), ("hessian", "sum((A @ x - b) ** 2)", "x"),
+             ("vjp", "tanh(X @ W)", "W"), ("diff", "1e-7 * sum(x ** 2)", "x"),
+             ("diff", "sum(x ** 2) + 1e3", "x"), ("diff", "X @ W", "W")]
+
+
+def _perturbed(d, rel, entry):
+    """d, whose evaluate adds rel × (the derivative's scale) to one entry."""
+    bad = copy.copy(d)
+    real = d.evaluate
+
+    def evaluate(values):
+        out = np.array(real(values), dtype=float)
+        flat = out.reshape(-1)
+        flat[entry % flat.size] += rel * max(np.abs(flat).max(), 1e-300)
+        return flat.reshape(out.shape)
+    bad.evaluate = evaluate
+    return bad
+
+
+@pytest.mark.parametrize("kind, expr, wrt", PERTURBED)
+@pytest.mark.parametrize("rel", [1e-3, 1e-5])
+def test_check_catches_one_perturbed_entry(kind, expr, wrt, rel):
+    d = getattr(matcalc, kind)(expr, wrt)
+    assert d.check(exact=False).ok
+    for entry in (0, 5):
+        r = _perturbed(d, rel, entry).check(exact=False)
+        assert not r.ok, str(r)
+
+
+@pytest.mark.parametrize("kind, expr, wrt", PERTURBED)
+def test_check_catches_a_small_added_term(kind, expr, wrt):
+    """The result node plus 1e-5 × (scale) × a random term of the same shape."""
+    d = getattr(matcalc, kind)(expr, wrt)
+    values = matcalc.verify.sample_values(dict(d.parsed.var_shapes, **({d.upstream: d.out_shape} if d.upstream else {})),
+                                          d.parsed.expr, 0)[0]
+    scale = float(np.abs(d.evaluate(values)).max())
+    term = S.fn("sin", S.add(d.result, S.const(0.3)))  # same shape, entries in (-1, 1), not proportional
+    bad = wrong(d, S.add(d.result, S.mul(S.const(1e-5 * scale), term)))
+    assert not bad.check(exact=False).ok
+
+
+def test_tiny_derivative_that_is_wrong_is_caught():
+    d = matcalc.diff("1e-7 * sum(x ** 2)", "x")
+    assert not wrong(d, S.mul(S.const(2.0), d.result)).check(exact=False).ok
+    assert not wrong(d, S.mul(S.const(1.001), d.result)).check(exact=False).ok
+
+
+def test_exact_symbols_never_collide_with_user_names():
+    shapes = {"x": ("n",), "x_00": (), "X": ("n", "n"), "X_01": ()}
+    for wrt in ("x", "x_00", "X", "X_01"):
+        d = matcalc.diff("x_00 * sum(x) + X_01 * tr(X) + x_00 * X_01", wrt, shapes=shapes)
+        assert d.check(exact=True).exact is True
+        assert wrong(d, S.mul(S.const(2.0), d.result)).check(exact=True).exact is False
+
+
+MLP = "sum((W2 @ tanh(W1 @ x + b1) + b2 - y) ** 2)"
+
+
+@pytest.mark.parametrize("kind, wrt", [("diff", "W1"), ("hessian", "W1"), ("hessian", "x")])
+def test_default_check_is_fast_on_mlp(kind, wrt):
+    import time
+    d = getattr(matcalc, kind)(MLP, wrt)
+    start = time.process_time()
+    r = d.check()
+    assert r.ok, str(r)
+    assert time.process_time() - start < 2.0
+    assert r.exact is not None or "exact sympy check skipped" in str(r)
+
+
+def test_exact_true_forces_the_exact_check():
+    d = matcalc.diff("sum(tanh(W1 @ x) ** 2)", "W1")
+    assert d.check(exact=True).exact is True
+
+
+def test_check_with_generated_code():
+    d = matcalc.diff("softmax(W @ x)", "W")
+    r = d.check(backend="numpy")
+    assert r.ok and r.code == "numpy" and "numpy code agrees" in str(r), str(r)
+    bad = copy.copy(d)
+    real = d.compile
+    bad.compile = lambda backend="numpy": (lambda values: 1.0001 * real(backend)(values))
+    r = bad.check(backend="numpy")
+    assert not r.ok and "DISAGREES" in str(r)
+
+
+# --------------------------------------------------------------------------- the command line
+def _cli(capsys, *argv):
+    from matcalc import cli
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_emit_with_check_and_steps(capsys):
+    code, out, err = _cli(capsys, "diff", "sum((X@w - y)**2)", "w", "--emit", "numpy", "--check", "--steps")
+    assert code == 0, err
+    assert "# step 1:" in out and "def derivative(X, w, y):" in out
+    assert "# check: ok" in out and "numpy code agrees" in out
+    compile(out, "<emitted>", "exec")  # steps and check are comments: still valid Python
+
+
+def test_cli_json_with_check_and_steps(capsys):
+    import json
+    code, out, err = _cli(capsys, "diff", "sum((X@w - y)**2)", "w", "--format", "json", "--check", "--steps")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["check"]["ok"] is True and data["steps"] and data["steps"][0]["rule"]
+
+
+def test_cli_exact_flag(capsys):
+    code, out, _ = _cli(capsys, "diff", "sum(tanh(W1 @ x) ** 2)", "W1", "--check", "--exact", "-q")
+    assert code == 0 and "exact sympy check passed" in out
