@@ -15,7 +15,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from .errors import MatcalcError, ParseError, caret, position
 
 #: Limits that bound the work done on one input; raise them if you need bigger expressions.
-LIMITS = {"max_length": 100_000, "max_depth": 2000}
+LIMITS = {"max_length": 100_000, "max_depth": 2000, "max_tokens": 50_000}
+_TOKEN = re.compile(r"[A-Za-z0-9_.]+|\*\*|\S")  # about one match per token, to count them fast
 
 
 @dataclass(eq=False)
@@ -322,6 +323,10 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
     if len(text) > LIMITS["max_length"]:
         raise ParseError(f"the expression has {len(text)} characters; the limit is "
                          f"{LIMITS['max_length']} (matcalc.grammar.LIMITS['max_length'])")
+    tokens = sum(1 for _ in _TOKEN.finditer(text))
+    if tokens > LIMITS["max_tokens"]:  # lark takes ~20 µs a token: bound the time before it starts
+        raise ParseError(f"the expression has about {tokens} tokens; the limit is {LIMITS['max_tokens']} "
+                         f"(matcalc.grammar.LIMITS['max_tokens'])")
     bad = next((i for i, ch in enumerate(text) if (ord(ch) < 32 and ch not in "\t\n\r")
                 or (ord(ch) > 126 and not ch.isspace())), None)
     if bad is not None:
