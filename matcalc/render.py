@@ -30,6 +30,29 @@ def _coef_split(n: Node):
     return 1.0, (n,)
 
 
+def shared_nodes(root: Node, min_size: int = 12) -> list[Node]:
+    """Nodes of the graph worth naming once: big, and occurring more than once in the written-out
+    tree (children first). The printers use `share.render_shared`, which also sees the pieces a
+    printer makes on the way; this is for blocks of several results (`matcalc.grad`)."""
+    from .expr import postorder, size
+    order = postorder(root)
+    count = {id(root): 1}
+    named = set()
+    for node in reversed(order):  # parents before children
+        c = count.get(id(node), 0)
+        if node is not root and c >= 2 and node.args and size(node) >= min_size and node.op not in ("T", "const"):
+            named.add(id(node))
+            c = 1
+        for a in node.args:
+            count[id(a)] = count.get(id(a), 0) + c
+    return [n for n in order if id(n) in named]
+
+
+def _binding_names(root: Node, k: int) -> list[str]:
+    from .share import binding_names
+    return binding_names(root, k)
+
+
 class _Base:
     """Shared precedence logic; subclasses render leaves and operators.
 

@@ -86,6 +86,12 @@ def _names(root: Node):
             yield f"t{i}"
 
 
+def binding_names(root: Node, k: int) -> list[str]:
+    """The first k of `t1`, `t2`, … that are not names of the root's variables."""
+    fresh = _names(root)
+    return [next(fresh) for _ in range(k)]
+
+
 def write(printer, root: Node, pl: Plan, long: int) -> tuple[str, list[tuple[str, str]]]:
     """The root's text and its (name, text) bindings, rendered children first from the memo.
 
