@@ -6,6 +6,7 @@ import inspect
 import sys
 from typing import TYPE_CHECKING
 
+from . import budget as B
 from . import simplify as S
 from .build import Parsed, parse_expr
 from .engine import forward, reverse, vec_jacobian
@@ -50,6 +51,18 @@ def _guard(fn):
     return wrapper
 
 
+def _rendering(what: str):
+    """A lazy property of a Derivative runs under a budget of its own, as long as the call that
+    made the Derivative had (the rendering happens after that call returned)."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            with B.limit(self._budget, what):
+                return fn(self, *args, **kwargs)
+        return wrapper
+    return deco
+
+
 def array_shape(shape: tuple) -> tuple:
     """A value's shape as API.md's arrays see it: a row vector (1×n) is its 1-D vector (jax's
     `jacobian` of the same function written with 1-D vectors, where `x.T` is `x`)."""
@@ -80,6 +93,7 @@ class Derivative:
         self.layout, self.out_shape, self.wrt_shape = layout, out_shape, wrt_shape
         self.vec_form, self.differential, self.upstream = vec_form, differential, upstream
         self._text = self._latex = None
+        self._budget = B.current_seconds()  # the budget of the call that made it, for rendering
         self.facts: list = list(getattr(parsed, "facts", []))       # declared (fact, name) pairs
         #: what a user may not expect (a variable the expression does not use, an unused layout)
         self.warnings: list[str] = [w for w in getattr(parsed, "warnings", []) if w.startswith(wrt + " ")]
@@ -87,6 +101,7 @@ class Derivative:
 
     # ---- the contract
     @property
+    @_rendering("rendering the text")
     def text(self) -> str:
         """The derivative in the input language (parseable; `where` names repeated pieces)."""
         if self._text is None:
@@ -107,6 +122,7 @@ class Derivative:
         return out
 
     @property
+    @_rendering("rendering the LaTeX")
     def latex(self) -> str:
         """LaTeX of the derivative."""
         if self._latex is None:
@@ -153,6 +169,7 @@ class Derivative:
         return {k: fmt_shape(v) for k, v in self._shapes_used().items()}
 
     @property
+    @_rendering("rendering the differential")
     def differential_latex(self) -> str | None:
         """The differential form dF = ... (forward mode), when it was computed."""
         if self.differential is None:
@@ -160,15 +177,18 @@ class Derivative:
         return f"\\mathrm{{d}}F = {to_latex(self.differential)}"
 
     @property
+    @_rendering("rendering the differential")
     def differential_text(self) -> str | None:
         return None if self.differential is None else "dF = " + to_text(self.differential, share=False)
 
     @property
+    @_rendering("rendering the differential")
     def differential_unicode(self) -> str | None:
         from .render import to_unicode
         return None if self.differential is None else "dF = " + to_unicode(self.differential)
 
     @property
+    @_rendering("the steps")
     def steps(self) -> list:
         """The derivation step by step: a list of `matcalc.steps.Step` (rule, latex, text, shapes)."""
         if getattr(self, "_steps", None) is None:
@@ -217,17 +237,20 @@ class Derivative:
                              res, self.vec_form, note)
 
     @property
+    @_rendering("the index form")
     def index_latex(self) -> str:
         """One entry of the derivative in index notation (sums over indices)."""
         from .index import index_latex
         return _guard(index_latex)(self)
 
     @property
+    @_rendering("rendering the unicode text")
     def unicode(self) -> str:
         """The derivative in terminal-friendly notation: `2 Xᵀ (X w − y)`."""
         from .render import to_unicode
         return to_unicode(self.result)
 
+    @_rendering("rendering the JSON")
     def to_json(self) -> dict:
         """The derivative, its shape, the inferred shapes and the LaTeX together (for tools)."""
         from .expr import fmt_dim
@@ -362,6 +385,7 @@ def derive(f: Node, x: Node) -> tuple[Node, bool, Node | None]:
     return _jacobian(f, x)
 
 
+@B.budgeted()
 @_guard
 def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixed",
          assume=None, symmetric=None, syntax: str = "matcalc") -> Derivative:
@@ -390,6 +414,7 @@ def diff(expr: str, wrt: str, *, shapes: dict | None = None, layout: str = "mixe
     return d
 
 
+@B.budgeted()
 @_guard
 def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, symmetric=None,
             syntax: str = "matcalc", layout: str = "mixed") -> Derivative:
@@ -417,6 +442,7 @@ def hessian(expr: str, wrt: str, *, shapes: dict | None = None, assume=None, sym
                       out_shape=x.shape, wrt_shape=x.shape, vec_form=vec_form, differential=differential)
 
 
+@B.budgeted()
 @_guard
 def vjp(expr: str, wrt, *, upstream: str = "G", shapes: dict | None = None, assume=None,
         symmetric=None, syntax: str = "matcalc"):
@@ -462,6 +488,7 @@ def _value_shapes(values, shapes: dict | None) -> dict | None:
     return out if len(out) > len(shapes or {}) else None
 
 
+@B.budgeted()
 @_guard
 def evaluate(expr: str, values: dict, *, shapes: dict | None = None, syntax: str = "matcalc") -> np.ndarray:
     """The numeric value of `expr` at `values`."""
@@ -482,6 +509,7 @@ def evaluate(expr: str, values: dict, *, shapes: dict | None = None, syntax: str
     return np.asarray(evaluate_node(parsed.expr, env, dims), dtype=float)
 
 
+@B.budgeted()
 @_guard
 def parse(expr: str, *, shapes: dict | None = None, syntax: str = "matcalc") -> Parsed:
     """The typed, shape-checked expression graph of `expr`."""

@@ -20,6 +20,8 @@ class Parsed:
     typer: Typer = field(repr=False)
     facts: list = field(default_factory=list)
     names: tuple = ()  # the variables the text uses, in order of appearance
+    #: the work budget (seconds) of the call that parsed it, for its lazy renderings
+    budget: float | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple:
@@ -28,13 +30,17 @@ class Parsed:
     @property
     def text(self) -> str:
         """The (canonicalised) expression in the input language."""
+        from .budget import limit
         from .render import to_text
-        return to_text(self.expr)
+        with limit(self.budget, "rendering the text"):
+            return to_text(self.expr)
 
     @property
     def latex(self) -> str:
+        from .budget import limit
         from .render import to_latex
-        return to_latex(self.expr)
+        with limit(self.budget, "rendering the LaTeX"):
+            return to_latex(self.expr)
 
     @property
     def variable_shapes(self) -> dict[str, str]:
@@ -76,7 +82,8 @@ def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...
     builder = _Builder(typer)
     expr = builder.build(raw, {})
     var_shapes = {name: typer.final_shape(s) for name, s in typer.var_shapes.items()}
-    parsed = Parsed(expr, var_shapes, text, typer)
+    from .budget import current_seconds
+    parsed = Parsed(expr, var_shapes, text, typer, budget=current_seconds())
     parsed.names = names
     return parsed
 

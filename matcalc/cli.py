@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="input language: matcalc's (default) or matrixcalculus.org's")
         s.add_argument("--symmetric", action="append", metavar="NAME",
                        help="declare a square matrix symmetric (A = A^T)")
+        s.add_argument("--budget", type=float, metavar="SECONDS",
+                       help="the work budget in seconds (default: $MATCALC_BUDGET, else 10)")
         if name == "diff":
             s.add_argument("--layout", choices=("mixed", "numerator", "denominator"), default="mixed")
             s.add_argument("--backprop", metavar="G", help="also print the backprop rule with upstream G")
@@ -188,12 +190,18 @@ def _steps_lines(d, fmt: str) -> list[str]:
 
 
 def run(argv: list[str]) -> int:
-    from . import api
+    from .budget import limit
     parser = _parser()
     args = parser.parse_args(_dash_positionals(parser, argv))
     if args.command == "serve":
         from .web import serve_command
         return serve_command(args)
+    with limit(getattr(args, "budget", None)):  # derivation and printing together: past it, one line and exit 2
+        return _run(args)
+
+
+def _run(args) -> int:
+    from . import api
     expr = sys.stdin.read() if args.expr == "-" else args.expr
     args.expr = expr
     shapes = _shapes(args.shape)

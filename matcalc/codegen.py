@@ -10,76 +10,11 @@ import builtins
 import keyword
 import re
 
+from .backends import _HELPER_DEPS, _HELPERS, BACKENDS
 from .chain import best_order, product_shape
 from .expr import Node, dim_factors, postorder
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "torch", "jnp", "jax", "derivative"}
-
-_NP_FN = {
-    "exp": "{ns}.exp({x})", "log": "{ns}.log({x})", "sin": "{ns}.sin({x})", "cos": "{ns}.cos({x})",
-    "tan": "{ns}.tan({x})", "tanh": "{ns}.tanh({x})", "sigmoid": "_sigmoid({x})",
-    "relu": "{ns}.maximum({x}, 0.0)", "abs": "{ns}.abs({x})", "sqrt": "{ns}.sqrt({x})",
-    "softplus": "{ns}.logaddexp(0.0, {x})", "sign": "{ns}.sign({x})", "step": "(({x}) > 0) * 1.0",
-}
-
-BACKENDS = {
-    "numpy": dict(ns="np", imports="import numpy as np", asarray="np.asarray({x}, dtype=float)", fn=_NP_FN,
-                  slogdet="np.linalg.slogdet({x})[1]", det="np.linalg.det({x})", inv="np.linalg.inv({x})",
-                  norm="np.linalg.norm({x})", trace="np.trace({x})", diag="np.diag({x})", outer="np.outer({a}, {b})",
-                  kron="np.kron({a}, {b})", eye="np.eye({n})", ones="np.ones(({dims}))", zeros="np.zeros(({dims}))",
-                  sum="np.sum({x})", sum_axis="np.sum({x}, axis={axis})", max_axis="np.max({x}, axis={axis}, keepdims=True)",
-                  freshape="{x}.reshape(({dims}), order='F')", vec="{x}.reshape(-1, order='F')", T="{x}.T",
-                  tmatmul="{a}.T @ {b}", sum_keep="np.sum({x}, axis={axis}, keepdims=True)", perm="transpose"),
-    "torch": dict(ns="torch", imports="import torch", asarray="torch.as_tensor({x}, dtype=torch.float64)",
-                  fn={**_NP_FN, "sigmoid": "torch.sigmoid({x})", "relu": "torch.relu({x})",
-                      "softplus": "torch.nn.functional.softplus({x})", "step": "(({x}) > 0).to(torch.float64)"},
-                  slogdet="torch.linalg.slogdet({x})[1]", det="torch.linalg.det({x})", inv="torch.linalg.inv({x})",
-                  norm="torch.linalg.norm({x})", trace="torch.trace({x})", diag="torch.diag({x})",
-                  outer="torch.outer({a}, {b})", kron="torch.kron(({a}).contiguous(), ({b}).contiguous())", eye="torch.eye({n}, dtype=torch.float64)",
-                  ones="torch.ones(({dims}), dtype=torch.float64)", zeros="torch.zeros(({dims}), dtype=torch.float64)",
-                  sum="torch.sum({x})", sum_axis="torch.sum({x}, dim={axis})",
-                  max_axis="torch.amax({x}, dim={axis}, keepdim=True)",
-                  freshape="_freshape({x}, ({dims}))", vec="{x}.T.reshape(-1)", T="{x}.T",
-                  tmatmul="{a}.T @ {b}", sum_keep="torch.sum({x}, dim={axis}, keepdim=True)", perm="permute"),
-    "jax": dict(ns="jnp", imports="import jax\nimport jax.numpy as jnp", asarray="jnp.asarray({x})",
-                fn={**_NP_FN, "sigmoid": "jax.nn.sigmoid({x})", "softplus": "jax.nn.softplus({x})"},
-                slogdet="jnp.linalg.slogdet({x})[1]", det="jnp.linalg.det({x})", inv="jnp.linalg.inv({x})",
-                norm="jnp.linalg.norm({x})", trace="jnp.trace({x})", diag="jnp.diag({x})", outer="jnp.outer({a}, {b})",
-                kron="jnp.kron({a}, {b})", eye="jnp.eye({n})", ones="jnp.ones(({dims}))", zeros="jnp.zeros(({dims}))",
-                sum="jnp.sum({x})", sum_axis="jnp.sum({x}, axis={axis})",
-                max_axis="jnp.max({x}, axis={axis}, keepdims=True)",
-                freshape="{x}.reshape(({dims}), order='F')", vec="{x}.T.reshape(-1)", T="{x}.T",
-                tmatmul="jnp.einsum('ji,jk->ik', {a}, {b})",  # XLA on CPU copies a transposed operand
-                sum_keep="jnp.sum({x}, axis={axis}, keepdims=True)", perm="transpose"),
-}
-
-_HELPERS = {
-    "_sigmoid": "def _sigmoid(z):\n    return 0.5 * (1.0 + {ns}.tanh(0.5 * z))\n",
-    "_softmax": ("def _softmax(z, axis=None):\n"
-                 "    if axis is None:\n        e = {ns}.exp(z - z.max())\n        return e / e.sum()\n"
-                 "    e = {ns}.exp(z - {max_axis_z})\n    return e / {sum_keep}\n"),
-    "_logsumexp": ("def _logsumexp(z, axis=None):\n"
-                   "    if axis is None:\n        c = z.max()\n        return {ns}.log({ns}.exp(z - c).sum()) + c\n"
-                   "    c = {max_axis_z}\n    return ({ns}.log({sum_keep_c}) + c).reshape(-1)\n"),
-    "_kron_apply": ("def _kron_apply(a, b, m):\n"
-                    "    # (a ⊗ b) @ m without building a ⊗ b\n"
-                    "    # a and b come 2-D (a column vector n×1, a row 1×n)\n"
-                    "    vec = m.ndim == 1\n    m = m.reshape(m.shape[0], -1)\n"
-                    "    m3 = m.reshape(a.shape[1], b.shape[1], m.shape[1])\n"
-                    "    out = {ns}.einsum('aj,bi,jik->abk', a, b, m3).reshape(a.shape[0] * b.shape[0], m.shape[1])\n"
-                    "    return out.reshape(-1) if vec else out\n"),
-    "_comm_apply": ("def _comm_apply(p, q, m):\n"
-                    "    # K(p, q) @ m without building K: rows of vec(X) become rows of vec(X.T)\n"
-                    "    vec = m.ndim == 1\n    m = m.reshape(m.shape[0], -1)\n"
-                    "    out = m.reshape(q, p, m.shape[1]).{perm}(1, 0, 2).reshape(p * q, m.shape[1])\n"
-                    "    return out.reshape(-1) if vec else out\n"),
-    "_commutation": ("def _commutation(p, q):\n"
-                     "    return _comm_apply(p, q, {eye_pq})\n"),
-    "_freshape": ("def _freshape(x, shape):\n"
-                  "    # column-major reshape\n"
-                  "    return x.T.reshape(tuple(reversed(shape))).permute(*reversed(range(len(shape))))\n"),
-}
-_HELPER_DEPS = {"_commutation": ["_comm_apply"]}
 
 
 class CodeGen:

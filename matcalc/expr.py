@@ -12,13 +12,15 @@ import weakref
 import zlib
 from typing import Iterator
 
+from . import budget
+
 Dim = object  # int | str | tuple
 
 
 class Node:
     """One operator applied to child nodes. Build nodes with `make` (or `simplify`'s constructors)."""
 
-    __slots__ = ("op", "args", "attr", "shape", "h", "__weakref__", "_vars", "_size", "_sym")
+    __slots__ = ("op", "args", "attr", "shape", "h", "__weakref__", "_vars", "_size", "_sym", "_memo")
 
     def __repr__(self) -> str:
         from .render import to_text
@@ -62,7 +64,10 @@ def _stable_hash(op: str, attr, shape, args) -> int:
 def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     """The unique node `op(args; attr)` of the given shape (no simplification)."""
     args = tuple(args)
-    key = (op, tuple(id(a) for a in args), attr, shape)
+    if len(args) > budget.MAX_OPERANDS:
+        budget.too_many_operands(op, len(args))
+    budget.tick(1 + len(args))  # the work budget (matcalc.budget): a node asked for, its arguments read
+    key = (op, tuple(map(id, args)), attr, shape)
     node = _TABLE.get(key)
     if node is not None:
         return node
@@ -72,6 +77,7 @@ def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     fresh._vars = None
     fresh._size = None
     fresh._sym = None
+    fresh._memo = None  # per-node results of pure functions of the node (transpose.memo_on_node)
     with _TABLE_LOCK:
         node = _TABLE.get(key)
         if node is None:
@@ -186,6 +192,7 @@ def postorder(root: Node) -> list[Node]:
             continue
         if id(node) in seen:
             continue
+        budget.tick()
         seen.add(id(node))
         stack.append((node, True))
         for a in reversed(node.args):

@@ -10,6 +10,7 @@ tuple, computing each shared piece once.
 from __future__ import annotations
 
 
+from . import budget as B
 from .api import _check_name, _check_upstream, _guard, _setup, _shape_words
 from .errors import MatcalcError
 from .expr import Node, make
@@ -227,6 +228,7 @@ def _last_binding(root: Node, rank: dict) -> int:
     return best
 
 
+@B.budgeted()
 @_guard
 def grad(expr: str, wrts, *, shapes: dict | None = None, assume=None, symmetric=None,
          syntax: str = "matcalc", upstream: str | None = None):

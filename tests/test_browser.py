@@ -216,6 +216,7 @@ def test_link_keeps_a_variable_the_expression_lacks(server, browser):
     drv.get(server + "/?" + urllib.parse.urlencode({"expr": "sum(x)", "wrt": "y"}))
     wait_text(drv, "text-out", "zeros(")
     assert drv.find_element(By.ID, "wrt-y").is_selected()
+    assert el(drv, "warnings").is_displayed() and "y does not occur" in text_of(drv, "warnings")
     assert shape_table(drv)["y"].endswith("(not in the expression)")
 
 

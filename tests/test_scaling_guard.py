@@ -49,3 +49,47 @@ def test_mlp_gradient_text_grows_linearly():
     assert n16 <= 20 * n2, f"len(text): {n16} at L = 16, {n2} at L = 2 (one tanh layer)"
     # doubling the depth doubles a linear text (quadratic: x4)
     assert n16 <= 3 * n8, f"len(text): {n16} at L = 16, {n8} at L = 8"
+
+
+# ----------------------------------------------------------------------------- issue 12's families
+# The work is counted in the budget's units (matcalc.budget: nodes asked for, arguments read,
+# nodes visited), which are deterministic: these guards never depend on the machine's load.
+# Doubling the size of a linear family doubles its work; the bounds leave room above that and
+# stay far below what the blow-ups did (×2.5 per *level* for the nested softmax, ~L^2.5 for the
+# MLP Hessian, N² for the flat sum). The full measurement: tests/bench/families.py.
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from matcalc import budget  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent / "bench"))
+import families as F  # noqa: E402
+
+
+def _work(spec) -> int:
+    kind, expr, wrt, shapes = spec
+    with budget.limit(60) as scope:
+        getattr(matcalc, kind)(expr, wrt, shapes=shapes)
+    return scope.work
+
+
+def test_nested_softmax_hessian_is_linear_in_depth():
+    w8, w16 = _work(F.nested_softmax(8)), _work(F.nested_softmax(16))
+    assert w16 <= 3 * w8, f"work {w16} at 16 levels, {w8} at 8"
+    t0 = time.perf_counter()
+    matcalc.hessian(F.nested_softmax(12)[1], "x")
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 2.0, f"12-level nested softmax Hessian took {elapsed:.2f} s (was 13 s)"
+
+
+def test_mlp_hessian_grows_about_linearly():
+    w16, w32 = _work(F.mlp_hessian_w1(16)), _work(F.mlp_hessian_w1(32))
+    assert w32 <= 3.5 * w16, f"work {w32} at L = 32, {w16} at L = 16"
+
+
+def test_flat_sum_is_linear_in_its_terms(monkeypatch):
+    import matcalc.grammar
+    monkeypatch.setitem(matcalc.grammar.LIMITS, "max_depth", max(matcalc.grammar.LIMITS["max_depth"], 2000))
+    w1, w2 = _work(F.flat_sum(500)), _work(F.flat_sum(1000))
+    assert w2 <= 2.5 * w1, f"work {w2} for 1000 terms, {w1} for 500"

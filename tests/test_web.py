@@ -56,6 +56,12 @@ def test_derive_gradient_has_every_piece(client):
     assert "mathbb{R}^{m \\times n}" in out["shapes_latex"]
 
 
+def test_derive_passes_the_engines_warnings(client):
+    status, out = derive(client, expr="sum(W@x)", wrt="w")
+    assert status == 200 and out["warnings"] == matcalc.diff("sum(W@x)", "w").warnings
+    assert "did you mean W?" in out["warnings"][0]
+
+
 def test_derive_vec_jacobian_has_differential_and_backprop(client):
     status, out = derive(client, expr="X@W+b", wrt="W")
     assert status == 200 and out["vec_jacobian"] is True

@@ -690,6 +690,8 @@ def part_targets(R, results, have_jax):
                                  ratio(val) if val else "wrong result", verdict(val, limit) if val else "**missed** (wrong result)"])
     elif ev:
         rows.append(["generated code vs jax", "jax not installed", "not measured"])
+    for label, (measured, met) in results.get("families", {}).items():
+        rows.append([label, measured, "met" if met else "**missed**"])
     R.table(["target", "measured", "verdict"], rows)
 
 
@@ -723,7 +725,7 @@ def main(argv=None):
                     help="BLAS / XLA threads: 1 (default) pins numpy's BLAS and XLA to one thread each, so that "
                          "both sides of part c use the same resources and a busy machine cannot stall OpenBLAS's "
                          "thread pool; N sets OPENBLAS/OMP/MKL_NUM_THREADS=N; 0 leaves the libraries' defaults")
-    ap.add_argument("--parts", default="abc", help="which parts to run (subset of 'abc'), default all")
+    ap.add_argument("--parts", default="abce", help="which parts to run (subset of 'abce'), default all")
     ap.add_argument("--sympy-mlp", type=int, help=argparse.SUPPRESS)  # worker mode for part b
     args = ap.parse_args(argv)
     if args.sympy_mlp is not None:
@@ -750,6 +752,9 @@ def main(argv=None):
         part_b(R, cfg, results)
     if "c" in args.parts:
         part_c(R, cfg, results, jax_mod)
+    if "e" in args.parts:
+        import families
+        results["families"] = families.report(R, families.measure(args.quick, log=lambda *_: None), args.quick)
     part_targets(R, results, jax_mod is not None)
     R(f"_Total run time: {time.perf_counter() - start:.1f} s; load average at the end "
       f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}._")

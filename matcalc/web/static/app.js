@@ -284,6 +284,10 @@ function show(id, visible) { $(id).hidden = !visible; }
 function renderResult(d) {
   show("derive-error", false);
   show("answer", true);
+  const warnings = $("warnings");
+  warnings.textContent = "";
+  for (const w of d.warnings || []) warnings.appendChild(Object.assign(document.createElement("li"), {textContent: w}));
+  show("warnings", !!(d.warnings && d.warnings.length));
   tex($("equation"), d.equation, true);
   const what = {diff: "derivative", vjp: "backprop rule", hessian: "Hessian"}[d.kind];
   tex($("shapes"), `${d.shapes_latex} \\qquad \\text{${what}} \\in ${texSpace(d.shape)}` +
