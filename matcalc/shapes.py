@@ -28,7 +28,6 @@ FUNCTIONS.update({
     "eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
     "kron": (2, 2, False), "vec": (1, 1, False), "commutation": (2, 2, False),
 })
-MAX_MATRIX_POWER = 1000  # matrixcalculus.org's A^k with a larger k is refused, not multiplied out
 MAX_DIM = 10**18  # the largest literal dimension (and product of literals printed as one number)
 DIM_FUNCTIONS = frozenset({"eye", "zeros", "ones", "commutation"})
 #: matrixcalculus.org's functions that matcalc spells differently
@@ -387,9 +386,6 @@ class Typer:
         if se != () or k is None or not float(k).is_integer() or not (k == -1 or k >= 1):
             raise ShapeError(f"{self.src(r)}: a matrix power needs a positive integer exponent or -1 "
                              f"(use .^ for an element-wise power)")
-        if k > MAX_MATRIX_POWER:
-            raise ShapeError(f"{self.src(r)}: a matrix power is written out as a product of its factors; "
-                             f"the exponent can be at most {MAX_MATRIX_POWER}")
         r.power = int(k)
         if len(sa) != 2 or not self.unify(sa[0], sa[1]):
             raise ShapeError(f"{self.src(r)}: a matrix power needs a square matrix, but {self.describe(a)}")
