@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 from . import budget as B
-from .api import _check_name, _check_upstream, _guard, _setup, _shape_words
+from .api import _check_name, _check_upstream, _guard, _rendering, _setup, _shape_words
 from .errors import MatcalcError
 from .expr import Node, make
 
@@ -68,6 +68,7 @@ class Gradients:
         self.warnings: list[str] = list(warnings)
         self.root = tuple_node([d.result for d in derivatives.values()])
         self._text = self._latex = None
+        self._budget = B.current_seconds()  # the budget of the call that made it, for rendering
 
     # ---- access
     def __getitem__(self, name: str):
@@ -111,6 +112,7 @@ class Gradients:
         return names, [x[3] for x in sorted(lines, key=lambda t: t[:3])]
 
     @property
+    @_rendering("rendering the text")
     def text(self) -> str:
         """The block in the input language: `t1 = …` bindings and `df/dW = …` lines."""
         if self._text is None:
@@ -128,6 +130,7 @@ class Gradients:
         return self._text
 
     @property
+    @_rendering("rendering the LaTeX")
     def latex(self) -> str:
         """The block as one LaTeX `aligned` environment."""
         if self._latex is None:

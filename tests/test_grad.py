@@ -115,3 +115,12 @@ def test_help_examples_run(capsys):
             cmd = line.split("   ")[0]
             assert main(shlex.split(cmd)[1:]) == 0, cmd
             capsys.readouterr()
+
+
+def test_grad_takes_a_budget():
+    import inspect
+    assert "budget" in inspect.signature(matcalc.grad).parameters
+    g = matcalc.grad(MLP, WRTS, budget=30)
+    assert g._budget == 30 and g.text
+    with pytest.raises(matcalc.MatcalcError):
+        matcalc.grad(MLP, WRTS, budget=-1)
