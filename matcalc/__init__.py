@@ -4,11 +4,27 @@
     >>> matcalc.diff("sum((X @ w - y) ** 2)", "w").text
     '2 * X.T @ (X @ w - y)'
 """
+import sys
+
 from .api import Derivative, diff, evaluate, hessian, parse, vjp
 from .gradients import Gradients, grad
 from .errors import BudgetError, InternalError, MatcalcError, ParseError, ShapeError
 
 __version__ = "0.1.0"
+
+
+class _Package(type(sys)):
+    """numpy (and with it the submodule `matcalc.evaluate`) is imported when a number is first
+    computed; importing a submodule sets the package's attribute of that name, which must stay
+    the function `matcalc.evaluate`."""
+
+    def __setattr__(self, name, value):
+        if name == "evaluate" and isinstance(value, type(sys)):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def load_ipython_extension(ipython) -> None:

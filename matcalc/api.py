@@ -4,18 +4,19 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from . import budget as B
 from . import simplify as S
 from .build import Parsed, parse_expr
 from .engine import forward, reverse, vec_jacobian
-from .errors import InternalError, MatcalcError
-from .evaluate import bind_values, evaluate_node
+from .errors import InternalError, MatcalcError, ShapeError
 from .expr import Node, fmt_shape, numel
 from .render import to_latex, to_text
 from .shapes import NAME_RE
+
+if TYPE_CHECKING:  # numpy is imported when a number is computed, not for a derivative's text
+    import numpy as np
 
 LAYOUTS = ("mixed", "numerator", "denominator")
 
@@ -105,7 +106,9 @@ class Derivative:
         """The derivative in the input language (parseable; `where` names repeated pieces)."""
         if self._text is None:
             from .render import dim_aliases
-            shapes = {self.wrt: self.wrt_shape, **self._shapes_used()}  # the variable's dims first
+            # the variable's dims first, then those of the variables the result uses, then the rest
+            # (a dimension of `A` in `A - A` folded to zeros is still read off `A`)
+            shapes = {self.wrt: self.wrt_shape, **self._shapes_used(), **self.parsed.var_shapes}
             declared = {x.name for shp in self.parsed.typer.declared.values() for x in shp if hasattr(x, "rigid")}
             self._text = to_text(self.result, dim_alias=dim_aliases(self.result, shapes, declared))
         return self._text
@@ -147,6 +150,9 @@ class Derivative:
         var_shapes = dict(self.parsed.var_shapes)
         if self.upstream is not None:
             var_shapes[self.upstream] = self.out_shape
+        import numpy as np
+
+        from .evaluate import bind_values, evaluate_node
         env, dims = bind_values(var_shapes, values)
         val = evaluate_node(self.result, env, dims)
         if self.vec_form:
@@ -464,11 +470,41 @@ def _check_upstream(parsed: Parsed, upstream: str, wrts: list[str]):
                            f"choose another with upstream=")
 
 
+def _value_shapes(values, shapes: dict | None) -> dict | None:
+    """`shapes` completed with the shapes of the given arrays (None if there is nothing to add)."""
+    if not isinstance(values, dict):
+        return None
+    import numpy as np
+    out = dict(shapes or {})
+    for k, v in values.items():
+        if k in out or not isinstance(k, str):
+            continue
+        try:
+            shp = np.shape(v)
+        except (TypeError, ValueError):
+            continue
+        if len(shp) <= 2 and all(n > 0 for n in shp):
+            out[k] = tuple(int(n) for n in shp)
+    return out if len(out) > len(shapes or {}) else None
+
+
 @B.budgeted()
 @_guard
 def evaluate(expr: str, values: dict, *, shapes: dict | None = None, syntax: str = "matcalc") -> np.ndarray:
     """The numeric value of `expr` at `values`."""
-    parsed = parse_expr(expr, shapes, syntax=syntax)
+    try:
+        parsed = parse_expr(expr, shapes, syntax=syntax)
+    except ShapeError as first:  # m·n = 9 has no unique solution: the values' shapes settle it
+        guess = _value_shapes(values, shapes)
+        if guess is None:
+            raise
+        try:
+            parsed = parse_expr(expr, guess, syntax=syntax)
+        except MatcalcError:
+            raise first from None
+    import numpy as np
+
+    from .evaluate import bind_values, evaluate_node
     env, dims = bind_values(parsed.var_shapes, values)
     return np.asarray(evaluate_node(parsed.expr, env, dims), dtype=float)
 

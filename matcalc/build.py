@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from . import simplify as S
 from .errors import MatcalcError
 from .expr import Node
-from .grammar import Raw, parse_raw
+from .grammar import STAGE, Raw, parse_raw, staged
 from .ops import registry
 from .shapes import Typer
 
@@ -92,14 +92,42 @@ def parse_expr(text: str, shapes: dict | None = None, extra_vars: tuple[str, ...
 
 
 
+_CHAIN_OPS = frozenset(("add", "sub", "matmul", "mcmul", "mul", "div"))
+_RUN = {"add": "+", "sub": "+", "matmul": "@", "mul": "*"}  # operators one n-ary call takes in a run
+
+
+def _kids(r: Raw):
+    """The children `build` recurses into; the left operand of a chain is walked in a loop."""
+    if r.op == "call" and (r.attr in ("eye", "zeros", "ones", "commutation", "vector", "matrix")):
+        return ()
+    if r.op in _CHAIN_OPS:
+        return ((r.args[0], 0), (r.args[1], 1))
+    return ((a, 1) for a in r.args)
+
+
 class _Builder:
-    """Turns a typed Raw tree into nodes through the smart constructors of `simplify`."""
+    """Turns a typed Raw tree into nodes through the smart constructors of `simplify`.
+
+    Each Raw node is built once (a `where` name maps to its binding's node, never re-expanded);
+    a left-leaning chain `a + b - c + …` or `A @ B @ …` is built with one n-ary call."""
 
     def __init__(self, typer: Typer):
         self.t = typer
+        self._staging = False
 
     def build(self, r: Raw, env: dict) -> Node:
-        return getattr(self, "b_" + r.op)(r, env)
+        node = getattr(r, "node", None)
+        if node is not None:
+            return node
+        if r.op != "where" and r.height > STAGE and not self._staging:
+            self._staging = True  # build deep subtrees first: the recursion below stays shallow
+            try:
+                staged(r, lambda n: self.build(n, env), _kids)
+                return self.build(r, env)
+            finally:
+                self._staging = False
+        node = r.node = getattr(self, "b_" + r.op)(r, env)
+        return node
 
     def b_num(self, r, env):
         return S.const(r.attr)
@@ -118,30 +146,39 @@ class _Builder:
     def _two(self, r, env):
         return self.build(r.args[0], env), self.build(r.args[1], env)
 
-    def b_add(self, r, env):
-        """A chain `a + b - c + ...` is one sum, built by one call (adding the terms one at a
-        time re-collects every earlier term: quadratic in the number of terms)."""
-        terms = []
-        while r.op in ("add", "sub"):
-            right = self.build(r.args[1], env)
-            terms.append(right if r.op == "add" else S.neg(right))
+    def chain(self, r, env):
+        """A left-leaning chain of `+ - @ * /`, walked in a loop; runs of one operator are one call."""
+        items = []
+        while r.op in _CHAIN_OPS and getattr(r, "node", None) is None:
+            items.append((r.op, r.args[1]))
             r = r.args[0]
-        terms.append(self.build(r, env))
-        return S.add(*reversed(terms))
+        acc = self.build(r, env)
+        items.reverse()
+        i = 0
+        while i < len(items):
+            op = items[i][0]
+            j = i + 1
+            while j < len(items) and _RUN.get(items[j][0]) == _RUN.get(op) is not None:
+                j += 1
+            run = [(o, self.build(b, env)) for o, b in items[i:j]]
+            if op in ("add", "sub"):
+                acc = S.add(acc, *(b if o == "add" else S.neg(b) for o, b in run))
+            elif op == "matmul":
+                acc = S.matmul(acc, *(b for _, b in run))
+            elif op == "mul":
+                acc = S.mul(acc, *(b for _, b in run))
+            elif op == "div":
+                acc = S.div(acc, run[0][1])
+            else:
+                b = run[0][1]
+                acc = S.mul(acc, b) if acc.shape == () or b.shape == () else S.matmul(acc, b)
+            i = j
+        return acc
 
-    b_sub = b_add
-
-    def b_mul(self, r, env):
-        return S.mul(*self._two(r, env))
-
-    def b_div(self, r, env):
-        return S.div(*self._two(r, env))
+    b_add = b_sub = b_matmul = b_mul = b_div = b_mcmul = chain
 
     def b_pow(self, r, env):
         return S.pow_(*self._two(r, env))
-
-    def b_matmul(self, r, env):
-        return S.matmul(*self._two(r, env))
 
     def b_neg(self, r, env):
         return S.neg(self.build(r.args[0], env))
@@ -149,15 +186,20 @@ class _Builder:
     def b_T(self, r, env):
         return S.T(self.build(r.args[0], env))
 
-    def b_mcmul(self, r, env):
-        a, b = self._two(r, env)
-        return S.mul(a, b) if a.shape == () or b.shape == () else S.matmul(a, b)
-
     def b_mcpow(self, r, env):
         a, e = self._two(r, env)
         if a.shape == ():
             return S.pow_(a, e)
-        return S.inv(a) if r.power == -1 else S.matmul(*[a] * r.power)
+        if r.power == -1:
+            return S.inv(a)
+        out, k = None, r.power  # by repeated squaring: A^100000 is 17 shared products, not 100 000
+        while k:
+            if k & 1:
+                out = a if out is None else S.matmul(out, a)
+            k >>= 1
+            if k:
+                a = S.matmul(a, a)
+        return out
 
     def b_call(self, r, env):
         name = r.attr

@@ -91,7 +91,8 @@ def _render(d, fmt: str) -> str:
         return json.dumps(d.to_json(), ensure_ascii=False, indent=1)
     if fmt == "index":
         return d.index_latex
-    return {"latex": d.latex, "text": d.text, "unicode": d.unicode}[fmt] if fmt != "latex" else d.latex
+    # only the format asked for: text and unicode never import sympy
+    return d.text if fmt == "text" else d.unicode if fmt == "unicode" else d.latex
 
 
 def _header(d) -> str:
@@ -220,8 +221,8 @@ def _run(args) -> int:
     out.append(_render(d, args.format))
     if not args.quiet and d.vec_form and d.kind == "diff":
         if d.differential is not None:
-            diff_form = {"latex": d.differential_latex, "unicode": d.differential_unicode}.get(
-                args.format, d.differential_text)
+            diff_form = d.differential_latex if args.format == "latex" else \
+                d.differential_unicode if args.format == "unicode" else d.differential_text
             out.append("# differential: " + diff_form)
     backprop = getattr(args, "backprop", None)
     if not args.quiet and args.command == "diff" and (backprop or (d.vec_form and d.out_shape != ())):
@@ -246,6 +247,14 @@ def _run(args) -> int:
         status = 0 if result.ok else 1
     print("\n".join(out))
     return status
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush fails no more."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
 
 
 def _emit_or_json(d, args) -> int:
@@ -278,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         code = run(argv)
+        sys.stdout.flush()  # a full disk must fail here, where it can be reported
     except MatcalcError as e:
         msg = str(e).rstrip("\n")
         lines = msg.split("\n")
@@ -295,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         code = 0
+    except OSError as e:  # stdout on a full disk (`> /dev/full`), a closed terminal, …
+        _quiet_stdout()
+        print(f"error: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        code = 2
     except Exception as e:  # noqa: BLE001 - never a traceback
         print(f"error: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
         code = 2

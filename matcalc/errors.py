@@ -25,11 +25,30 @@ class BudgetError(MatcalcError):
 
 
 def caret(text: str, start: int, end: int | None = None) -> str:
-    """The source line with a caret line under columns `start`..`end` (0-based)."""
+    """The source line with a caret line under columns `start`..`end` (0-based).
+
+    Tabs are expanded (every 8 columns) in both lines, so the caret sits under its character
+    whatever the terminal's tab stops; other control characters are echoed as '?'."""
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", start)
     line_end = len(text) if line_end < 0 else line_end
-    line = "".join(ch if ch.isprintable() else "?" for ch in text[line_start:line_end])
-    col = start - line_start
-    width = max(1, min((end if end is not None else start + 1), line_end) - start)
-    return f"{line}\n{' ' * col}{'^' * width}"
+    shown, offsets = [], []
+    for ch in text[line_start:line_end]:
+        offsets.append(len(shown))
+        if ch == "\t":
+            shown.extend(" " * (8 - len(shown) % 8))
+        else:
+            shown.append(ch if ch.isprintable() else "?")
+    offsets.append(len(shown))
+    stop = min(end if end is not None else start + 1, line_end)
+    col = offsets[start - line_start]
+    width = max(1, offsets[max(stop, start) - line_start] - col) if stop > start else 1
+    return f"{''.join(shown)}\n{' ' * col}{'^' * width}"
+
+
+def position(text: str, pos: int) -> str:
+    """'column C', or 'line L, column C' in a text of several lines (1-based)."""
+    if "\n" not in text:
+        return f"column {pos + 1}"
+    line = text.count("\n", 0, pos) + 1
+    return f"line {line}, column {pos - (text.rfind(chr(10), 0, pos) + 1) + 1}"

@@ -53,12 +53,18 @@ def as_value(name: str, shape: tuple, v) -> np.ndarray:
     """A user's value as an array of the variable's rank (vectors 1-D, scalars 0-D)."""
     if v is None or isinstance(v, (str, bytes)):
         raise MatcalcError(f"the value of {name} is not numeric: {type(v).__name__}")
-    if np.iscomplexobj(v):
-        raise MatcalcError(f"the value of {name} is complex; matcalc works with real numbers")
     try:
+        if np.iscomplexobj(v):
+            raise MatcalcError(f"the value of {name} is complex; matcalc works with real numbers")
         arr = np.asarray(v, dtype=float)
+    except MatcalcError:
+        raise
+    except OverflowError:
+        raise MatcalcError(f"the value of {name} has a number too large for a float") from None
     except (TypeError, ValueError):
-        raise MatcalcError(f"the value of {name} is not numeric: {type(v).__name__}") from None
+        ragged = isinstance(v, (list, tuple))
+        raise MatcalcError(f"the value of {name} is not " + ("a rectangular array of numbers (rows of different "
+                           "lengths?)" if ragged else f"numeric: {type(v).__name__}")) from None
     if len(shape) == 1 and arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)
     if shape == () and arr.size == 1:
@@ -81,6 +87,24 @@ def bind_values(var_shapes: dict, values: dict) -> tuple[dict, Dims]:
     return env, dims
 
 
+#: the largest array `evaluate` builds (numbers); a bigger one is a clear error, not a MemoryError
+MAX_ENTRIES = 10**8
+
+
+def _fits(node: Node, dims: Dims) -> None:
+    sizes = [dims(d) for d in node.shape]
+    if node.op == "K":
+        sizes = [dims(node.attr[0]) * dims(node.attr[1])] * 2
+    total = 1
+    for k in sizes:
+        total *= int(k)
+    if total > MAX_ENTRIES:
+        shown = "×".join(str(int(k)) for k in sizes)
+        raise MatcalcError(f"evaluating needs a {shown} array ({total:.3g} numbers): too large to compute "
+                           f"(the limit is matcalc.evaluate.MAX_ENTRIES = {MAX_ENTRIES:.0e}); the symbolic result "
+                           f"is fine, evaluate it at smaller sizes")
+
+
 def evaluate_node(root: Node, env: dict, dims: Dims) -> np.ndarray:
     """The value of `root` given variable values `env` and dimension sizes `dims`."""
     memo: dict[int, object] = {}
@@ -94,6 +118,7 @@ def evaluate_node(root: Node, env: dict, dims: Dims) -> np.ndarray:
                 raise MatcalcError(f"d{node.attr} is a differential, not a value")
             else:
                 args = [memo[id(a)] for a in node.args]
+                _fits(node, dims)
                 val = registry.op(node.op).np(node, args, dims)
             shape = tuple(dims(d) for d in node.shape)
             arr = np.asarray(val, dtype=float)

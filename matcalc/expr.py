@@ -32,14 +32,14 @@ class Node:
     @property
     def vars(self) -> frozenset:
         """Names of the variables (and differential seeds) the node depends on."""
-        v = self._vars
-        if v is None:
-            if self.op in ("var", "dvar"):
-                v = frozenset([self.attr if self.op == "var" else "d:" + self.attr])
-            else:
-                v = frozenset().union(*(a.vars for a in self.args)) if self.args else frozenset()
-            self._vars = v
-        return v
+        if self._vars is None:  # children first, with an explicit stack: a graph may be 4 000 deep
+            for m in postorder(self):
+                if m._vars is None:
+                    if m.op in ("var", "dvar"):
+                        m._vars = frozenset([m.attr if m.op == "var" else "d:" + m.attr])
+                    else:
+                        m._vars = frozenset().union(*(a._vars for a in m.args)) if m.args else frozenset()
+        return self._vars
 
     def has(self, name: str) -> bool:
         return name in self.vars

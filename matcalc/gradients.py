@@ -9,12 +9,16 @@ tuple, computing each shared piece once.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from . import budget as B
 from .api import _check_name, _check_upstream, _guard, _rendering, _setup, _shape_words
 from .errors import MatcalcError
 from .expr import Node, make
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is imported when a number is computed
+    import numpy as np
 
 #: a shared piece this big (in nodes) is named in a block of several gradients (smaller than a
 #: single result's threshold: the adjoints δ that backprop names are short expressions)

@@ -5,19 +5,18 @@ types it and `build.py` turns it into the interned expression graph.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from .errors import MatcalcError, ParseError, caret
+from .errors import MatcalcError, ParseError, caret, position
 
 #: Limits that bound the work done on one input; raise them if you need bigger expressions.
-LIMITS = {"max_length": 100_000, "max_depth": 400}
+LIMITS = {"max_length": 100_000, "max_depth": 2000, "max_tokens": 50_000}
+_TOKEN = re.compile(r"[A-Za-z0-9_.]+|\*\*|\S")  # about one match per token, to count them fast
 
 
 @dataclass(eq=False)
@@ -30,6 +29,7 @@ class Raw:
     span: tuple[int, int] = (0, 0)
     depth: int = 1
     kwargs: dict = field(default_factory=dict)
+    height: int = 1  # the height of the tree below (walks bound their recursion by it)
 
 
 SYNTAXES = {"matcalc": "matcalc.lark", "matrixcalculus": "matrixcalculus.lark"}
@@ -37,29 +37,82 @@ SYNTAXES = {"matcalc": "matcalc.lark", "matrixcalculus": "matrixcalculus.lark"}
 
 def _grammar_text(syntax: str = "matcalc") -> str:
     fname = SYNTAXES[syntax]
-    try:
-        return resources.files("matcalc.grammar_files").joinpath(fname).read_text()
-    except (ModuleNotFoundError, FileNotFoundError, TypeError):
-        # running from a source checkout: grammar/ sits beside the package
-        return (Path(__file__).resolve().parent.parent / "grammar" / fname).read_text()
+    here = Path(__file__).resolve().parent
+    for path in (here / "grammar_files" / fname, here.parent / "grammar" / fname):  # installed, checkout
+        if path.is_file():
+            return path.read_text()
+    from importlib import resources  # any other kind of installation
+    return resources.files("matcalc.grammar_files").joinpath(fname).read_text()
 
 
 def _span(children) -> tuple[int, int]:
-    lo, hi = None, None
+    """The source columns of a rule's children (they come in source order)."""
+    lo = hi = None
     for c in children:
         s = c.span if isinstance(c, Raw) else (c.start_pos, c.end_pos) if isinstance(c, Token) else None
         if s:
-            lo = s[0] if lo is None else min(lo, s[0])
-            hi = s[1] if hi is None else max(hi, s[1])
+            lo = s[0]
+            break
+    for c in reversed(children):
+        s = c.span if isinstance(c, Raw) else (c.start_pos, c.end_pos) if isinstance(c, Token) else None
+        if s:
+            hi = s[1]
+            break
     return (lo or 0, hi or 0)
+
+
+#: binary operators whose left operand continues a chain (`a + b - c`, `A @ B * c`): a long
+#: left-leaning chain is a list, not nesting, so its left operand adds no depth
+CHAINS = frozenset(("add", "sub", "matmul", "mcmul", "mul", "div"))
 
 
 def _node(op, children, attr=None, kwargs=None) -> Raw:
     subs = [c for c in children if isinstance(c, Raw)]
-    depth = 1 + max((c.depth for c in subs), default=0)
+    if op in CHAINS:
+        a, b = subs
+        depth = a.depth if a.depth > b.depth else b.depth + 1
+        height = 1 + (a.height if a.height > b.height else b.height)
+    else:
+        depth = 1 + max((c.depth for c in subs), default=0)
+        height = 1 + max((c.height for c in subs), default=0)
     if depth > LIMITS["max_depth"]:
         raise _TooDeep(_span(children))
-    return Raw(op, tuple(subs), attr, _span(children), depth, kwargs or {})
+    return Raw(op, tuple(subs), attr, _span(children), depth, kwargs or {}, height)
+
+
+#: a recursive walk over a Raw tree descends at most this many levels (see `staged`)
+STAGE = 48
+
+
+def staged(root: Raw, visit, kids) -> None:
+    """Bound the recursion of a recursive walk over a deep Raw tree.
+
+    `kids(r)` yields `(child, step)` pairs: the children the walk recurses into, `step` 1 where
+    the walk recurses and 0 where it iterates (the left operand of a chain it walks in a loop).
+    `visit` (the walk itself, memoised per node) is called on every node that lies a multiple of
+    STAGE levels below `root`, deepest first, with an explicit stack: a recursive call then meets
+    an already visited node within STAGE levels, whatever the depth of the input."""
+    if root.height <= STAGE:
+        return
+    order, stack = [], [(root, 0, None, False)]
+    while stack:
+        r, dist, parent_dist, done = stack.pop()
+        if done:
+            if r is not root and dist % STAGE == 0 and dist != parent_dist:
+                order.append(r)
+            continue
+        stack.append((r, dist, parent_dist, True))
+        for child, step in kids(r):
+            stack.append((child, dist + step, dist, False))
+    for r in order:
+        visit(r)
+
+
+class _Misplaced(Exception):
+    """A call's arguments in a wrong order or repeated: the message and the columns to point at."""
+
+    def __init__(self, msg, span, at=False):
+        self.msg, self.span, self.at = msg, span, at
 
 
 class _TooLarge(Exception):
@@ -124,7 +177,7 @@ class ToRaw(Transformer):
         return _node("T", c)
 
     def kwarg(self, c):
-        return ("kwarg", str(c[0]), c[2])
+        return ("kwarg", str(c[0]), c[2], (c[0].start_pos, c[0].end_pos))
 
     def args(self, c):
         return [a for a in c if not (isinstance(a, Token) and a.type == "COMMA")]
@@ -132,19 +185,21 @@ class ToRaw(Transformer):
     def call(self, c):
         name = c[0]
         arglist = c[2] if isinstance(c[2], list) else []
-        pos, kw = [], {}
+        pos, kw, kw_spans = [], {}, {}
         for a in arglist:
             if isinstance(a, tuple):
                 if a[1] in kw:
-                    raise ParseError(f"{name}(): keyword '{a[1]}' given twice")
+                    raise _Misplaced(f"{name}(): keyword '{a[1]}' given twice", a[3], True)
                 kw[a[1]] = a[2]
+                kw_spans[a[1]] = a[3]
             else:
                 if kw:
-                    raise ParseError(f"{name}(): a positional argument follows a keyword argument")
+                    raise _Misplaced(f"{name}(): a positional argument follows a keyword argument", a.span)
                 pos.append(a)
         node = _node("call", [name, *pos, *kw.values(), c[-1]], attr=str(name), kwargs=kw)
         node.args = tuple(pos)
         node.name_span = (name.start_pos, name.end_pos)
+        node.kwarg_spans = kw_spans
         return node
 
     def binding(self, c):
@@ -155,32 +210,108 @@ class ToRaw(Transformer):
         binds = [b for b in c[1:] if isinstance(b, tuple)]
         if not binds:
             return body
-        return Raw("where", (body,), tuple(binds), body.span, body.depth)
+        return Raw("where", (body,), tuple(binds), body.span, body.depth,
+                   height=1 + max(body.height, *(b[1].height for b in binds)))
 
 
 _PARSERS: dict[str, Lark] = {}
+_OPTIONS = dict(parser="lalr", keep_all_tokens=True, maybe_placeholders=True)
 
 
 def _parser(syntax: str = "matcalc") -> Lark:
+    """The LALR parser of a syntax, built once per process and loaded from a cache file after the
+    first run (building the tables takes ~0.25 s; loading them ~0.02 s)."""
     p = _PARSERS.get(syntax)
     if p is None:
-        p = _PARSERS[syntax] = Lark(_grammar_text(syntax), parser="lalr", transformer=ToRaw(),
-                                    keep_all_tokens=True, maybe_placeholders=True)
+        p = _PARSERS[syntax] = _cached_parser(_grammar_text(syntax), syntax)
     return p
 
 
-_EXPECT_WORDS = {"RPAR": "')'", "LPAR": "'('", "NAME": "a name", "NUMBER": "a number",
-                 "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "COMMA": "','",
-                 "__ANON_0": "'.T'", "$END": "the end", "EQUAL": "'='", "AT": "'@'"}
+def cache_dir() -> Path | None:
+    """Where the parser tables are kept: $MATCALC_CACHE_DIR, else the user's cache directory."""
+    import os
+    d = os.environ.get("MATCALC_CACHE_DIR")
+    if d is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        d = os.path.join(base, "matcalc")
+    return Path(d) if d else None
 
 
-def _expected(exp) -> str:
-    words = sorted({_EXPECT_WORDS.get(e, e) for e in exp if not e.startswith("_")})
-    if not words:
+def _cached_parser(grammar: str, syntax: str) -> Lark:
+    import hashlib
+    import io
+    import os
+    import sys
+
+    import lark
+    key = hashlib.sha256(f"{grammar}|{_OPTIONS}|{lark.__version__}|{sys.version_info[:2]}".encode()).hexdigest()
+    folder = cache_dir()
+    path = folder / f"parser-{syntax}-{key[:24]}.pickle" if folder else None
+    blob = None
+    if path is not None:
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            blob = None
+    if blob is not None:
+        try:
+            return _load(blob)
+        except Exception:  # noqa: BLE001 - a stale or damaged cache file: build the tables again
+            blob = None
+    buf = io.BytesIO()
+    Lark(grammar, **_OPTIONS).save(buf)
+    blob = buf.getvalue()
+    if path is not None:
+        # written under a unique name, then renamed: a process starting meanwhile sees the old
+        # file or the whole new one, never half of it; a read-only directory just means no cache
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = folder / f".{path.name}.{os.getpid()}.{id(buf)}.tmp"
+            try:
+                tmp.write_bytes(blob)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+    return _load(blob)
+
+
+def _load(blob: bytes) -> Lark:
+    import io
+    inst = Lark.__new__(Lark)
+    return inst._load(io.BytesIO(blob), transformer=ToRaw())
+
+
+_OPERAND_WORDS = {"LPAR": "'('", "MINUS": "'-'", "NAME": "a name", "NUMBER": "a number"}
+_OPERATORS = ("+", "-", "*", "/", "@", "**", ".*", "./", "^", ".^")
+_AFTER = ((".T", "'.T'"), ("'", "\"'\""), (")", "')'"), (",", "','"), (";", "';'"), ("=", "'='"))
+
+
+def _expected(exp, syntax: str = "matcalc") -> str:
+    """', expected …' for the tokens the parser accepts (lark's terminal names made readable)."""
+    exp = set(exp)
+    if not exp:
         return ""
-    if "a name" in words or "a number" in words:
-        words = [w for w in words if w in ("a name", "a number", "'('", "'-'")] or words
-    return ", expected " + " or ".join(words[:6])
+    if "NAME" in exp or "NUMBER" in exp:  # an operand is missing
+        return ", expected " + " or ".join(sorted(w for t, w in _OPERAND_WORDS.items() if t in exp))
+    if exp <= {"NAME", "EQUAL", "$END"} or exp == {"EQUAL"}:
+        return ", expected " + " or ".join(sorted({"NAME": "a name", "EQUAL": "'='", "$END": "the end"}[t]
+                                                  for t in exp))
+    symbols = {t.name: t.pattern.value for t in _parser(syntax).terminals if t.pattern.type == "str"}
+    shown = {symbols[t] for t in exp if t in symbols}
+    parts = []
+    ops = [o for o in _OPERATORS if o in shown]
+    if ops:
+        parts.append(f"an operator ({' '.join(ops)})")
+    parts += [w for sym, w in _AFTER if sym in shown]
+    if "_WHERE" in exp:
+        parts.append("'where'")
+    if "$END" in exp:
+        parts.append("the end")
+    if not parts:
+        return ""
+    return ", expected " + (", ".join(parts[:-1]) + " or " + parts[-1] if len(parts) > 1 else parts[0])
 
 
 def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
@@ -192,53 +323,66 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
     if len(text) > LIMITS["max_length"]:
         raise ParseError(f"the expression has {len(text)} characters; the limit is "
                          f"{LIMITS['max_length']} (matcalc.grammar.LIMITS['max_length'])")
+    tokens = sum(1 for _ in _TOKEN.finditer(text))
+    if tokens > LIMITS["max_tokens"]:  # lark takes ~20 µs a token: bound the time before it starts
+        raise ParseError(f"the expression has about {tokens} tokens; the limit is {LIMITS['max_tokens']} "
+                         f"(matcalc.grammar.LIMITS['max_tokens'])")
     bad = next((i for i, ch in enumerate(text) if (ord(ch) < 32 and ch not in "\t\n\r")
                 or (ord(ch) > 126 and not ch.isspace())), None)
     if bad is not None:
-        raise ParseError(f"unexpected character {text[bad]!r} at column {bad + 1}\n{caret(text, bad)}")
+        raise ParseError(f"unexpected character {text[bad]!r} at {position(text, bad)}\n{caret(text, bad)}")
     if not text.strip():
         raise ParseError("the expression is empty")
     try:
         return _parser(syntax).parse(text)
-    except UnexpectedEOF as e:
-        pos = len(text.rstrip())
-        raise ParseError(f"unexpected end of input at column {pos + 1}{_expected(e.expected)}\n"
-                         f"{caret(text, pos)}") from None
-    except UnexpectedToken as e:
-        pos = e.token.start_pos if e.token.start_pos is not None else len(text)
-        if e.token.type == "$END":
-            pos = len(text.rstrip())
-            raise ParseError(f"unexpected end of input at column {pos + 1}{_expected(e.expected)}\n"
-                             f"{caret(text, pos)}") from None
-        raise ParseError(f"unexpected {str(e.token)!r} at column {pos + 1}{_expected(e.expected)}\n"
-                         f"{caret(text, pos, pos + len(str(e.token)))}") from None
-    except UnexpectedCharacters as e:
-        pos = e.pos_in_stream
-        raise ParseError(f"unexpected character {text[pos]!r} at column {pos + 1}{habit_hint(text, pos)}\n"
-                         f"{caret(text, pos)}") from None
-    except UnexpectedInput as e:  # pragma: no cover - other lark input errors
-        raise ParseError(f"cannot parse the expression: {e}") from None
+    except UnexpectedInput as e:
+        raise _syntax_error(text, e, syntax) from None
     except VisitError as e:
-        inner = e.orig_exc
-        if isinstance(inner, _TooDeep):
-            raise ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
-                             f"(matcalc.grammar.LIMITS['max_depth'])") from None
-        if isinstance(inner, _TooLarge):
-            pos = inner.tok.start_pos
-            raise ParseError(f"the number {inner.tok} is too large at column {pos + 1}\n"
-                             f"{caret(text, pos, pos + len(inner.tok))}") from None
-        if isinstance(inner, MatcalcError):
-            raise inner from None
-        raise ParseError(f"cannot parse the expression: {inner}") from None
-    except _TooLarge as e:
-        pos = e.tok.start_pos
-        raise ParseError(f"the number {e.tok} is too large at column {pos + 1}\n"
-                         f"{caret(text, pos, pos + len(e.tok))}") from None
-    except _TooDeep:
-        raise ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
-                         f"(matcalc.grammar.LIMITS['max_depth'])") from None
+        raise _raw_error(text, e.orig_exc) from None
+    except (_TooDeep, _TooLarge, _Misplaced) as e:
+        raise _raw_error(text, e) from None
     except RecursionError:
         raise ParseError("the expression nests too deeply") from None
+
+
+def _syntax_error(text: str, e: UnexpectedInput, syntax: str) -> ParseError:
+    """lark's error as a ParseError: where (line and column in a text of several lines), what was
+    expected (the tokens the parser accepts there, not its whole LALR state), and a caret."""
+    if isinstance(e, UnexpectedCharacters):
+        pos = e.pos_in_stream
+        return ParseError(f"unexpected character {text[pos]!r} at {position(text, pos)}{habit_hint(text, pos)}\n"
+                          f"{caret(text, pos)}")
+    expected = getattr(e, "expected", None) or ()
+    if isinstance(e, UnexpectedToken):
+        try:
+            expected = e.interactive_parser.accepts() or expected
+        except Exception:  # noqa: BLE001 - only a better list of expected tokens is lost
+            pass
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        pos = len(text.rstrip())
+        return ParseError(f"unexpected end of input at {position(text, pos)}{_expected(expected, syntax)}\n"
+                          f"{caret(text, pos)}")
+    if isinstance(e, UnexpectedToken):
+        pos = e.token.start_pos if e.token.start_pos is not None else len(text)
+        return ParseError(f"unexpected {str(e.token)!r} at {position(text, pos)}{_expected(expected, syntax)}\n"
+                          f"{caret(text, pos, pos + len(str(e.token)))}")
+    return ParseError(f"cannot parse the expression: {e}")  # pragma: no cover - other lark input errors
+
+
+def _raw_error(text: str, inner: BaseException) -> MatcalcError:
+    if isinstance(inner, _TooDeep):
+        return ParseError(f"the expression nests deeper than {LIMITS['max_depth']} levels "
+                          f"(matcalc.grammar.LIMITS['max_depth'])")
+    if isinstance(inner, _TooLarge):
+        pos = inner.tok.start_pos
+        return ParseError(f"the number {inner.tok} is too large at {position(text, pos)}\n"
+                          f"{caret(text, pos, pos + len(inner.tok))}")
+    if isinstance(inner, _Misplaced):
+        where = f" at {position(text, inner.span[0])}" if inner.at else ""
+        return ParseError(f"{inner.msg}{where}\n{caret(text, *inner.span)}")
+    if isinstance(inner, MatcalcError):
+        return inner
+    return ParseError(f"cannot parse the expression: {inner}")
 
 
 #: habits from other languages: the character -> what matcalc writes instead
@@ -290,6 +434,7 @@ def suggest(name: str, known) -> str:
         return f"; did you mean {_SYNONYMS[low]}?"
     if len(low) < 3:
         return ""
+    import difflib
     best = min(targets, key=lambda k: (_distance(low, k), len(k) != len(low), difflib.SequenceMatcher(None, low, k).ratio() * -1))
     if _distance(low, best) <= max(1, len(low) // 3):
         return f"; did you mean {targets[best]}?"

@@ -8,9 +8,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .expr import Node, dim_factors, numel, postorder, size
+from .share import render_shared
 
 PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_POST, PREC_ATOM = 1, 2, 3, 4, 5, 6
-SHARE_MIN_SIZE = 12  # a repeated piece at least this big (in nodes) is named once
 
 
 def fmt_number(v: float) -> str:
@@ -30,30 +30,43 @@ def _coef_split(n: Node):
     return 1.0, (n,)
 
 
-def shared_nodes(root: Node, min_size: int = SHARE_MIN_SIZE) -> list[Node]:
-    """Nodes worth naming once: big, and occurring more than once in the written-out tree."""
+def shared_nodes(root: Node, min_size: int = 12) -> list[Node]:
+    """Nodes of the graph worth naming once: big, and occurring more than once in the written-out
+    tree (children first). The printers use `share.render_shared`, which also sees the pieces a
+    printer makes on the way; this is for blocks of several results (`matcalc.grad`)."""
+    from .expr import postorder, size
     order = postorder(root)
     count = {id(root): 1}
-    named = []
+    named = set()
     for node in reversed(order):  # parents before children
         c = count.get(id(node), 0)
-        is_named = node is not root and c >= 2 and node.args and size(node) >= min_size \
-            and node.op not in ("T", "const")
-        if is_named:
-            named.append(node)
-        contrib = 1 if is_named else c
+        if node is not root and c >= 2 and node.args and size(node) >= min_size and node.op not in ("T", "const"):
+            named.add(id(node))
+            c = 1
         for a in node.args:
-            count[id(a)] = count.get(id(a), 0) + contrib
-    named_ids = {id(n) for n in named}
-    return [n for n in order if id(n) in named_ids]  # inner pieces first
+            count[id(a)] = count.get(id(a), 0) + c
+    return [n for n in order if id(n) in named]
+
+
+def _binding_names(root: Node, k: int) -> list[str]:
+    from .share import binding_names
+    return binding_names(root, k)
 
 
 class _Base:
-    """Shared precedence logic; subclasses render leaves and operators."""
+    """Shared precedence logic; subclasses render leaves and operators.
+
+    `render(child)` is a memo lookup when the whole graph is printed by `share.render_shared`
+    (children first); while `share.plan` records print children it only notes the child."""
+
+    ATOM = PREC_ATOM
+    recording: list | None = None
 
     def __init__(self, names: dict[int, str] | None = None):
         self.names = names or {}
         self.memo: dict[int, tuple[str, int]] = {}
+        self._forms: dict[int, tuple] = {}   # untransposed(_add) per node
+        self._ntrans: dict[int, tuple] = {}
 
     def render(self, n: Node) -> tuple[str, int]:
         # keyed by id, so the memo holds the node too: a temporary node (−t for a negative term,
@@ -61,6 +74,9 @@ class _Base:
         hit = self.memo.get(id(n))
         if hit is not None and hit[0] is n:
             return hit[1]
+        if self.recording is not None:
+            self.recording.append(n)
+            return "t", PREC_ATOM
         if id(n) in self.names:
             got = (self.name(self.names[id(n)]), PREC_ATOM)
         else:
@@ -83,26 +99,48 @@ class _Base:
             return form.format(*[self.render(a)[0] for a in n.args]), PREC_ATOM
         return self.generic(n, form)
 
+    def _cached(self, kind: str, n: Node, make):
+        key = (kind, id(n))
+        hit = self._forms.get(key)
+        if hit is None or hit[0] is not n:
+            hit = self._forms[key] = (n, make(n))
+        return hit[1]
+
     def untransposed(self, n: Node):
         """Factors of Pᵀ when most factors of the product P are transposed, else None:
         `-(X⁻¹ A X⁻¹)ᵀ` reads better than `-X⁻ᵀ Aᵀ X⁻ᵀ` (the Matrix Cookbook's form)."""
-        k = sum(f.op == "T" for f in n.args)
-        if k >= len(n.args) - k + 2:
-            from .simplify import T
-            return [T(f) for f in reversed(n.args)]
-        return None
+        def make(n):
+            k = sum(f.op == "T" for f in n.args)
+            if k >= len(n.args) - k + 2:
+                from .simplify import T
+                return [T(f) for f in reversed(n.args)]
+            return None
+        return self._cached("mm", n, make)
 
     def untransposed_add(self, n: Node):
         """Sᵀ's node when the sum S is better written (…)ᵀ: `(X W − Y)ᵀ`, not `(X W)ᵀ − Yᵀ`."""
         if n.op != "add" or len(n.shape) != 2:
             return None
-        from .simplify import T
-        t = T(n)
-        if t.op == "T":
+
+        def make(n):
+            from .simplify import T
+            t = T(n)
+            if t.op == "T":
+                return None
+            if self.transposes(t) + 1 < self.transposes(n):
+                return t
             return None
-        if _transposes(t) + 1 < _transposes(n):
-            return t
-        return None
+        return self._cached("add", n, make)
+
+    def transposes(self, n: Node) -> int:
+        """How many transposes writing n takes (counted over its tree, memoised per node)."""
+        from .expr import postorder
+        memo = self._ntrans  # id -> (node, count): holding the node keeps its id its own
+        if id(n) not in memo:
+            for m in postorder(n):
+                if id(m) not in memo:
+                    memo[id(m)] = (m, min(10**9, (m.op == "T") + sum(memo[id(a)][1] for a in m.args)))
+        return memo[id(n)][1]
 
     def at(self, n: Node, prec: int) -> str:
         s, p = self.render(n)
@@ -252,30 +290,9 @@ class TextPrinter(_Base):
         return self.generic(n, n.attr)
 
 
-def _transposes(n: Node) -> int:
-    """How many transposes writing n takes (a product of mostly transposed factors counts one)."""
-    from .expr import postorder
-    k = 0
-    for m in postorder(n):
-        if m.op == "T":
-            k += 1
-    return k
-
-
 def _neg_of(t: Node) -> Node:
     from .simplify import mul, const
     return mul(const(-1), t)
-
-
-def _binding_names(root: Node, k: int) -> list[str]:
-    taken = root.vars
-    out, i = [], 1
-    while len(out) < k:
-        cand = f"t{i}"
-        if cand not in taken:
-            out.append(cand)
-        i += 1
-    return out
 
 
 def dim_aliases(node: Node, var_shapes: dict, declared=()) -> dict[str, str]:
@@ -321,22 +338,13 @@ def _carriers(d, var_shapes: dict):
 
 def to_text(node: Node, share: bool = True, dim_alias: dict | None = None) -> str:
     """The node in the input language; repeated large pieces become `where` bindings."""
-    shared = shared_nodes(node) if share else []
-    names = dict(zip((id(s) for s in shared), _binding_names(node, len(shared))))
-    p = TextPrinter(names)
+    p = TextPrinter()
     if dim_alias:
         p.dim_alias = dim_alias
-    body = p.render(node)[0]
-    if not shared:
+    body, defs = render_shared(p, node, share)
+    if not defs:
         return body
-    defs = []
-    for s in shared:
-        inner = TextPrinter({k: v for k, v in names.items() if k != id(s)})
-        inner.dim_alias = p.dim_alias
-        inner.memo = {k: v for k, v in p.memo.items()}
-        inner.memo.pop(id(s), None)
-        defs.append(f"{names[id(s)]} = {inner.render(s)[0]}")
-    defs = _referenced(body, defs)
+    defs = _referenced(body, [f"{k} = {v}" for k, v in defs])
     return body + (" where " + "; ".join(defs) if defs else "")
 
 
@@ -379,6 +387,8 @@ def _latex_printer_class():
 
     class MatcalcLatexPrinter(LatexPrinter, _Base):
         """sympy's LaTeX printer taught matcalc's nodes: `_print_Node` dispatches on the operator."""
+
+        LONG_SCALE = 3
 
         def __init__(self, names=None):
             LatexPrinter.__init__(self)
@@ -531,17 +541,10 @@ def latex_printer(names=None):
 
 def to_latex(node: Node, share: bool = True) -> str:
     """LaTeX of the node; repeated large pieces are named in `\\text{where}` lines."""
-    shared = shared_nodes(node) if share else []
-    names = dict(zip((id(s) for s in shared), _binding_names(node, len(shared))))
-    p = latex_printer(names)
-    body = p.render(node)[0]
-    if not shared:
+    body, defs = render_shared(latex_printer(), node, share)
+    if not defs:
         return body
-    defs = []
-    for s in shared:
-        inner = latex_printer({k: v for k, v in names.items() if k != id(s)})
-        defs.append(f"{_latex_symbol(names[id(s)])} = {inner.render(s)[0]}")
-    return body + ",\\quad \\text{where } " + ",\\; ".join(defs)
+    return body + ",\\quad \\text{where } " + ",\\; ".join(f"{_latex_symbol(k)} = {v}" for k, v in defs)
 
 
 # ----------------------------------------------------------------------------- unicode
@@ -621,14 +624,10 @@ class UnicodePrinter(TextPrinter):
 
 def to_unicode(node: Node) -> str:
     """The node in terminal-friendly notation (Xᵀ, ⊙, ⊗, ⁻¹), with `where` lines."""
-    shared = shared_nodes(node)
-    names = dict(zip((id(s) for s in shared), _binding_names(node, len(shared))))
-    body = UnicodePrinter(names).render(node)[0]
-    if not shared:
+    body, defs = render_shared(UnicodePrinter(), node)
+    if not defs:
         return body
-    defs = [f"{names[id(s)]} = {UnicodePrinter({k: v for k, v in names.items() if k != id(s)}).render(s)[0]}"
-            for s in shared]
-    return body + "  where " + "; ".join(defs)
+    return body + "  where " + "; ".join(f"{k} = {v}" for k, v in defs)
 
 
 def shapes_latex(var_shapes: dict, result_shape: tuple | None = None) -> str:

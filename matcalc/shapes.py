@@ -12,7 +12,7 @@ import re
 
 from .errors import MatcalcError, ParseError, ShapeError, caret
 from .expr import dim_mul
-from .grammar import Raw, suggest
+from .grammar import STAGE, Raw, staged, suggest
 from .ops import registry
 
 GREEK = frozenset("alpha beta gamma delta epsilon eta theta kappa lambda mu nu rho sigma tau phi omega".split())
@@ -23,6 +23,7 @@ DIM_POOL = ["m", "n", "p", "q", "r", "s", "t", "u", "v", "k", "l", "a", "b", "c"
 FUNCTIONS = {name: (*f.args, f.axis) for name, f in registry.functions().items()}
 FUNCTIONS.update({"eye": (1, 1, False), "zeros": (1, 2, False), "ones": (1, 2, False),
                   "commutation": (2, 2, False)})
+MAX_DIM = 10**18  # the largest literal dimension (and product of literals printed as one number)
 DIM_FUNCTIONS = frozenset({"eye", "zeros", "ones", "commutation"})
 #: matrixcalculus.org's functions that matcalc spells differently
 MC_FUNCTIONS = {"norm2": (1, 1, False), "norm1": (1, 1, False), "vector": (1, 1, False),
@@ -48,9 +49,12 @@ class Unifier:
         self.parent: dict[DimVar, object] = {}
 
     def find(self, d):
-        while isinstance(d, DimVar) and d in self.parent:
-            d = self.parent[d]
-        return d
+        root = d
+        while isinstance(root, DimVar) and root in self.parent:
+            root = self.parent[root]
+        while d is not root and isinstance(d, DimVar) and d in self.parent:  # path compression:
+            self.parent[d], d = root, self.parent[d]                       # a sum of N terms is linear
+        return root
 
     def resolve(self, d):
         if isinstance(d, tuple):
@@ -162,6 +166,8 @@ class Typer:
             d = int(d)
             if d < 1:
                 raise ShapeError(f"shapes: {who} has a dimension {d}; dimensions are positive")
+            if d > MAX_DIM:
+                raise ShapeError(f"shapes: {who} has a dimension over 10**18; use a name for a dimension that large")
             return d
         if isinstance(d, tuple) and len(d) > 1:  # a product of dimensions (the size of vec(X))
             return ("*", *(self._dim(f, who) for f in d))
@@ -169,7 +175,7 @@ class Typer:
             return self._dim(tuple(d.split("*")), who)
         if isinstance(d, str):
             d = d.strip()
-            if d.isdigit() or (d[:1] in "+-" and d[1:].isdigit()):
+            if d.isascii() and (d.isdigit() or (d[:1] in "+-" and d[1:].isdigit())):
                 return self._dim(int(d), who)
             if not NAME_RE.match(d):
                 raise ShapeError(f"shapes: {who} has a dimension {d!r} that is not a name or an integer")
@@ -262,9 +268,28 @@ class Typer:
 
     # ---- typing
     def type(self, r: Raw, env: dict) -> tuple:
+        if getattr(r, "typed", False):
+            return r.shape
+        if r.op != "where" and r.height > STAGE and not self._staging:
+            self._staging = True  # type deep subtrees first: the recursion below stays shallow
+            try:
+                staged(r, lambda n: self.type(n, env), self._kids)
+                return self.type(r, env)
+            finally:
+                self._staging = False
         method = getattr(self, "t_" + r.op)
         r.shape = method(r, env)
+        r.typed = True
         return r.shape
+
+    _staging = False
+
+    @staticmethod
+    def _kids(r: Raw):
+        """The children `type` recurses into (not the dimensions of eye/zeros/ones, nor keywords)."""
+        if r.op == "call" and (r.attr in DIM_FUNCTIONS or r.attr in ("vector", "matrix")):
+            return ()
+        return ((a, 1) for a in r.args)
 
     def t_num(self, r, env):
         return ()
@@ -416,13 +441,17 @@ class Typer:
             raise ParseError(f"unknown function '{name}'{suggest(name, FUNCTIONS)}\n"
                              f"{caret(self.text, *r.name_span)}")
         lo, hi, takes_axis = spec
+        bare = next((a for a in r.args if takes_axis and a.op == "var" and a.attr == "axis"), None)
+        if bare is not None:
+            raise ParseError(f"{name}(): write axis=0 or axis=1\n{caret(self.text, *bare.span)}")
         if not lo <= len(r.args) <= hi:
             want = str(lo) if lo == hi else f"{lo} or {hi}"
             raise ParseError(f"{name}() takes {want} argument{'s' if hi > 1 else ''}, "
                              f"{len(r.args)} given\n{caret(self.text, *r.span)}")
         for k in r.kwargs:
             if not (k == "axis" and takes_axis) and not (k == "keepdims" and name in ("sum", "mean")):
-                raise ParseError(f"{name}() has no keyword '{k}'\n{caret(self.text, *r.span)}")
+                raise ParseError(f"{name}() has no keyword '{k}'\n"
+                                 f"{caret(self.text, *getattr(r, 'kwarg_spans', {}).get(k, r.span))}")
         r.keepdims = self.keepdims_arg(r, name)
         r.axis = None
         if "axis" in r.kwargs:
@@ -478,9 +507,10 @@ class Typer:
 
     def dim_arg(self, a: Raw):
         if a.op == "num":
-            if not float(a.attr).is_integer() or a.attr < 1 or a.attr > 10**9:
-                raise ShapeError(f"{self.src(a)}: a dimension must be a positive integer")
-            return int(a.attr)
+            lit = self.text[a.span[0]:a.span[1]].strip()  # digits read exactly, not through a float
+            if not (lit.isascii() and lit.isdigit()) or not 1 <= int(lit) <= MAX_DIM:
+                raise ShapeError(f"{self.src(a)}: a dimension must be a positive integer (at most 10**18)")
+            return int(lit)
         if a.op == "var":
             return self.named(a.attr)
         if a.op == "mul":

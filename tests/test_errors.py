@@ -127,7 +127,7 @@ def test_length_limit_message():
 def test_depth_limit_message():
     e = error_of(matcalc.parse, "x" + ".T" * 10000)
     assert isinstance(e, matcalc.ParseError)
-    assert str(e) == "the expression nests deeper than 400 levels (matcalc.grammar.LIMITS['max_depth'])"
+    assert str(e) == "the expression nests deeper than 2000 levels (matcalc.grammar.LIMITS['max_depth'])"
 
 
 # ----------------------------------------------------------------------------- shape errors
@@ -323,8 +323,6 @@ def xfail(reason):
     return pytest.mark.xfail(strict=True, reason=reason)
 
 
-@xfail("a multi-line expression: the message counts the column from the start of the text "
-       "('column 7') while the caret is under column 3 of line 2")
 def test_multiline_error_gives_line_and_column():
     e = error_of(matcalc.parse, "x +\n  @ y")
     first = str(e).split("\n")[0]
@@ -333,8 +331,6 @@ def test_multiline_error_gives_line_and_column():
     assert src == "  @ y" and start == 2
 
 
-@xfail("a repeated keyword has neither a column nor a caret: "
-       "should be \"sum(): keyword 'axis' given twice at column 16\" + caret under the second axis")
 def test_repeated_keyword_has_caret():
     expr = "sum(x, axis=0, axis=1)"
     e = error_of(matcalc.parse, expr)
@@ -343,8 +339,6 @@ def test_repeated_keyword_has_caret():
     assert reported_column(str(e)) == 16
 
 
-@xfail("a positional argument after a keyword has no caret: "
-       "should be 'sum(): a positional argument follows a keyword argument' + caret under x")
 def test_positional_after_keyword_has_caret():
     expr = "sum(axis=0, x)"
     e = error_of(matcalc.parse, expr)
@@ -352,7 +346,6 @@ def test_positional_after_keyword_has_caret():
     assert src == expr and src[start:start + width] == "x"
 
 
-@xfail("an unknown keyword: the caret is under the whole call instead of under 'bogus'")
 def test_unknown_keyword_caret_under_the_keyword():
     expr = "sum(x, bogus=1)"
     e = error_of(matcalc.parse, expr)
@@ -360,9 +353,6 @@ def test_unknown_keyword_caret_under_the_keyword():
     assert src[start:start + width] in ("bogus", "bogus=1")
 
 
-@xfail("the 'expected' list comes from the LALR state and lists tokens that cannot follow: "
-       "'a b' at top level says \"expected '(' or ')' or '*' or '+' or ',' or '-'\"; should be "
-       "\"unexpected 'b' at column 3, expected an operator (+ - * / @ **), '.T' or the end\"")
 def test_expected_tokens_are_possible():
     first = str(error_of(matcalc.parse, "a b")).split("\n")[0]
     assert "')'" not in first and "','" not in first
@@ -396,7 +386,6 @@ def test_no_misleading_suggestion(expr, bad):
     assert f"did you mean {bad}?" not in str(error_of(matcalc.parse, expr))
 
 
-@xfail("'sum(X, axis)' says 'sum() takes 1 argument, 2 given'; should be 'sum(): write axis=0 or axis=1'")
 def test_axis_without_value():
     assert "axis=0 or axis=1" in str(error_of(matcalc.parse, "sum(X, axis)"))
 
@@ -408,7 +397,6 @@ def test_overflowing_literal_is_a_parse_error():
     assert src[start:start + width] == "1e999"
 
 
-@xfail("the caret line pads with spaces, so under a tab it points at the wrong character")
 def test_caret_under_tab():
     expr = "x\t@@y"
     src, start, width = caret_under(str(error_of(matcalc.parse, expr)))

@@ -469,17 +469,11 @@ def test_over_the_length_limit_is_refused_before_parsing():
     assert time.perf_counter() - t0 < 1.0
 
 
-BIG_DIM_XFAIL = pytest.mark.xfail(
-    strict=True, reason="a dimension over 10**9 (a product of dimensions, or declared in shapes) is printed "
-    "as a literal that parse refuses: diff('ones(999999999, 999999999)', 'x').text == "
-    "'zeros(999999998000000001, len(x))' -> '999999998000000001: a dimension must be a positive integer'")
-
 HUGE_NUMBERS = ["1e308", "1e308 * x", "1e999", "1e999 * x", "10**10**10", "x ** 10**10**10", "10**10**10**10 * x",
                 "9**9**9**9", "1e308 * 1e308 * x", "x ** 1e308", "exp(1e308) * x", "2 ** -1e999 * x",
                 "sum(x ** 1e999)", "1e-400 * x", "x / 0", "0 / 0 * x", "x ** -1e308", "0 ** -1 * x",
                 "eye(1e308)", "eye(1000000000) @ x",
-                pytest.param("ones(999999999, 999999999)", marks=BIG_DIM_XFAIL),
-                pytest.param("zeros(10*10*10*10*10*10*10*10*10*10)", marks=BIG_DIM_XFAIL),
+                "ones(999999999, 999999999)", "zeros(10*10*10*10*10*10*10*10*10*10)",
                 "sum(ones(1000000000))", "tr(eye(1000000000))", "sum(commutation(200, 200))"]
 
 
@@ -842,7 +836,6 @@ def test_keyword_axis_as_wrt():
         check_text_round_trip(d, "diff(..., 'axis')")
 
 
-@BIG_DIM_XFAIL
 def test_declared_big_dimension_reads_back():
     d, err = outcome(matcalc.diff, "X @ w + b", "x", shapes={"x": (10 ** 30,)})
     if err is None:
@@ -901,9 +894,6 @@ def test_hessian_of_nested_softmax_finishes():
         pytest.fail(f"hessian({expr!r}, 'x') did not finish within {CALL_SECONDS} s")
 
 
-@pytest.mark.xfail(strict=True, reason="a flat sum of 401+ terms is refused as 'nests deeper than 400 levels' "
-                   "(the left-leaning parse tree is counted), while a balanced sum of 16384 terms is fine; "
-                   "a flat sum is not nested and should be accepted within the length limit")
 def test_flat_sum_of_1000_terms():
     expr = "+".join(["x"] * 1000)
     d, err = outcome(matcalc.diff, expr, "x")
@@ -929,3 +919,151 @@ def test_overflowing_constants_keep_their_meaning(expr):
 def test_undefined_constants_are_not_folded_to_numbers(expr):
     v, err = outcome(matcalc.evaluate, expr, {"x": np.ones(2)})
     assert err is not None or np.isnan(v).all(), f"evaluate({expr!r}) = {v}"
+
+
+# ============================================================================= hostile families (issue 12)
+# Each ends, within CALL_SECONDS per call, in a result or a clear MatcalcError; no RecursionError,
+# no internal error; on the command line one line of error and exit status 2.
+
+def _where_chain(k: int, op: str = "@") -> str:
+    return f"sum(t{k}) where t1 = X{op}X; " + "; ".join(f"t{i} = t{i - 1}{op}t{i - 1}" for i in range(2, k + 1))
+
+
+def _mlp(layers: int) -> str:
+    e = "X @ W1"
+    for i in range(2, layers + 1):
+        e = f"tanh({e}) @ W{i}"
+    return f"sum(({e} - Y) ** 2)"
+
+
+HOSTILE = {
+    "where chain doubling a product, 24 bindings (391 chars)": _where_chain(24),
+    "where chain doubling a sum, 24 bindings": _where_chain(24, "+"),
+    "where chain doubling an element-wise product": _where_chain(24, "*"),
+    "flat sum of 5 000 distinct terms": "+".join(f"x{i}" for i in range(5000)),
+    "flat difference chain": "-".join(["x"] * 3000),
+    "product chain of 400 factors": "sum(" + "@".join(["A"] * 400) + " @ x)",
+    "element-wise chain of 2 000 factors": "sum(" + "*".join(["x"] * 2000) + ")",
+    "1 000-layer MLP written out": _mlp(1000),
+    "nesting at the limit": "x" + ".T" * 1999,
+    "nesting past the limit": "sum(" + "exp(" * 2500 + "x" + ")" * 2501,
+    "matrix power A^100000": ("A^100000", "matrixcalculus"),
+    "matrix power chain": ("(A^1000)^1000", "matrixcalculus"),
+    "product dimension": "sum(eye(100000*100000) @ ones(100000*100000)) * x",
+    "product dimension past 10**18": "sum(ones(1000000000*1000000000*10)) * x",
+}
+
+
+@pytest.mark.parametrize("expr", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_hostile_family(expr):
+    if expr in (_where_chain(24), ("(A^1000)^1000", "matrixcalculus")):  # stopped by the size budget
+        pytest.importorskip("matcalc.budget", reason="the work budget is not in this build")
+    expr, syntax = expr if isinstance(expr, tuple) else (expr, "matcalc")
+    extra = {"syntax": syntax} if syntax != "matcalc" else {}
+    if "budget" in inspect.signature(matcalc.diff).parameters:
+        extra["budget"] = CALL_SECONDS / 3  # past it: a BudgetError, well within the harness's limit
+    parsed, err = outcome(matcalc.parse, expr, **extra)
+    if parsed is not None:
+        for attr in ("text", "latex"):
+            outcome(getattr, parsed, attr)
+        repr(parsed)
+    wrt = "x" if "x" in expr else "A" if "A" in expr else "X"
+    for fn in (matcalc.diff, matcalc.vjp):
+        d, _ = outcome(fn, expr, wrt, **extra)
+        if d is not None:
+            outcome(materialize, d)
+
+
+def test_flat_sum_of_5000_terms_is_fast_and_right():
+    expr = "+".join(f"x{i}" for i in range(5000))
+    t0 = time.perf_counter()
+    d, err = outcome(matcalc.diff, expr, "x7")
+    assert err is None, err
+    assert time.perf_counter() - t0 < CALL_SECONDS
+    assert d.text == "eye(len(x7))"
+
+
+def test_where_bindings_are_built_once():
+    """A chain whose written-out tree doubles per binding parses in time (the names are shared)."""
+    expr = "sum(t40) where t1 = sin(x); " + "; ".join(f"t{i} = sin(t{i - 1}) + t{i - 1}" for i in range(2, 41))
+    with time_limit():
+        p = matcalc.parse(expr)
+    assert len(p.text) < 20 * len(expr)
+
+
+def test_left_chains_are_not_nesting():
+    for expr in ("+".join(["x"] * 1000), "@".join(["A"] * 450) + " @ x", _mlp(600)):
+        assert outcome(matcalc.parse, expr)[1] is None, expr[:60]
+    _, err = outcome(matcalc.parse, "x" + ".T" * 3000)
+    assert isinstance(err, matcalc.ParseError) and "nests deeper" in str(err)
+
+
+def _deep_where(k: int) -> str:
+    return f"sum(t{k}) where t1 = A @ x; " + "; ".join(f"t{i} = A @ t{i - 1} + x" for i in range(2, k + 1))
+
+
+def test_many_where_bindings_print_without_recursion():
+    """A valid input with 4 000 bindings: every printer of the parsed graph walks it with an
+    explicit stack (no RecursionError), and its text reads back."""
+    expr = _deep_where(4000)
+    assert 50_000 < len(expr) < matcalc.grammar.LIMITS["max_length"]
+    p = matcalc.parse(expr)
+    text = p.text
+    assert "where" in text
+    for attr in ("latex",):
+        getattr(p, attr)
+    repr(p)
+    back = matcalc.parse(text)
+    assert back.expr is p.expr
+
+
+def test_derivative_of_a_deep_where_chain_prints():
+    d = matcalc.diff(_deep_where(120), "x")
+    for get in (lambda: d.text, lambda: d.latex, lambda: d.unicode, d.to_json, lambda: repr(d)):
+        get()
+    rng = np.random.default_rng(0)
+    vals = {"A": rng.standard_normal((3, 3)) / 3, "x": rng.standard_normal(3)}
+    assert np.allclose(matcalc.evaluate(d.text, vals), d.evaluate(vals))
+
+
+BAD_VALUES = [({"x": [[1.0, 2.0], [3.0]]}, "rectangular"), ({"x": [1.0, [2.0]]}, "rectangular"),
+              ({"x": 10**400}, "too large"), ({"x": [10**400, 1]}, "too large"), ({"x": [1j, 2]}, "complex")]
+
+
+@pytest.mark.parametrize("values, says", BAD_VALUES, ids=[s for _, s in BAD_VALUES])
+def test_bad_values_are_clear_errors(values, says):
+    _, err = outcome(matcalc.evaluate, "x", values)
+    assert err is not None and says in str(err)
+
+
+def test_evaluating_huge_dimensions_says_so():
+    _, err = outcome(matcalc.evaluate, "sum(eye(100000*100000))", {})
+    assert err is not None and "too large" in str(err)
+    d = matcalc.diff("eye(100000*100000) @ x", "x")
+    assert "eye(" in d.text
+
+
+@pytest.mark.parametrize("argv, stdin", [
+    (["diff", "x", "x", "--shape", "x=²"], None),
+    (["diff", "-", "x"], b"x\xff + y"),
+    (["diff", "A^100000", "A", "--syntax", "matrixcalculus"], None),
+    (["diff", "sum(" + "exp(" * 2500 + "x" + ")" * 2501, "x"], None),
+])
+def test_hostile_cli_one_line_exit_2(argv, stdin):
+    env = dict(os.environ, LC_ALL="C", PYTHONIOENCODING="")
+    r = subprocess.run([sys.executable, "-m", "matcalc.cli", *argv], input=stdin, capture_output=True,
+                       env=env, timeout=60)
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 2 and err.startswith("error: "), err
+    assert "internal error" not in err and "Traceback" not in err
+    assert len(err.rstrip("\n").split("\n")) <= 3
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_cli_full_disk_is_a_clear_error():
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "matcalc.cli", "diff", "X@W+b", "W"], stdout=full,
+                           stderr=subprocess.PIPE, timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.startswith("error: cannot write the output"), err
+    assert len(err.rstrip("\n").split("\n")) == 1
