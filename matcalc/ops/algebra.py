@@ -3,7 +3,7 @@ and the element-wise function node.  Their text, LaTeX and unicode belong to the
 (precedence, signs, fractions), so they are declared `core=True` without printer forms."""
 from __future__ import annotations
 
-import numpy as np
+from .lazy_numpy import np
 
 from ..render import fmt_number
 

@@ -2,7 +2,7 @@
 norm, diag (vector → matrix and matrix → vector), vec and the Kronecker product."""
 from __future__ import annotations
 
-import numpy as np
+from .lazy_numpy import np
 
 from ..errors import MatcalcError
 from ..render import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POST

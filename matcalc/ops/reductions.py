@@ -2,7 +2,7 @@
 smallest entry, and the element-wise maximum and minimum of two arrays."""
 from __future__ import annotations
 
-import numpy as np
+from .lazy_numpy import np
 
 from ..expr import broadcast_shape, make
 from ..render import PREC_ATOM
