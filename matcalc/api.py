@@ -202,39 +202,8 @@ class Derivative:
         return steps_latex(self.steps)
 
     def _make_steps(self) -> list:
-        from .steps import forward_steps, gradient_steps
-        f, x = self.parsed.expr, S.var(self.wrt, self.wrt_shape)
-        if self.kind == "vjp":
-            return gradient_steps(f, x, S.var(self.upstream, self.out_shape), self.result)
-        if self.kind == "hessian":
-            g = reverse(f, x, S.const(1))
-            first = gradient_steps(f, x, S.const(1), g)
-            seed = S.dvar(x.attr, x.shape) if x.shape != () else S.const(1)
-            dg = forward(g, {x.attr: seed})
-            return first + forward_steps(g, x, dg, self.result, self.vec_form or x.shape != ())
-        xl = to_latex(x)
-        if f.shape == ():
-            note = None
-            grad = self.result
-            if self.layout == "numerator" and len(x.shape) == 2:
-                grad = S.T(self.result)
-                note = (f"\\frac{{\\partial f}}{{\\partial {xl}}}\\Big|_{{\\text{{numerator}}}} = "
-                        f"\\left(\\frac{{\\partial f}}{{\\partial {xl}}}\\right)^{{T}} = {to_latex(self.result)}",
-                        f"numerator layout: the transpose, {to_text(self.result)}")
-            assumption = None
-            raw = reverse(f, x, S.const(1))
-            if self.fact_names and raw is not grad:
-                assumption = (f"assumption: {', '.join(self.fact_names)}", grad)
-                grad = raw
-            return gradient_steps(f, x, S.const(1), grad, note, assumption)
-        res, note = self.result, None
-        if self.layout == "denominator" and len(f.shape) == 1 and len(x.shape) == 1:
-            res = S.T(res)
-            note = (f"\\frac{{\\partial F}}{{\\partial {xl}}}\\Big|_{{\\text{{denominator}}}} = J^{{T}} = "
-                    f"{to_latex(self.result)}", f"denominator layout: the transpose, {to_text(self.result)}")
-        return forward_steps(f, x, self.differential if self.differential is not None else
-                             forward(f, {x.attr: S.const(1) if x.shape == () else S.dvar(x.attr, x.shape)}),
-                             res, self.vec_form, note)
+        from .steps import derivation_steps
+        return derivation_steps(self)
 
     @property
     @_rendering("the index form")

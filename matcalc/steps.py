@@ -188,3 +188,43 @@ def step_value(expr: Node, wrt: str, values: dict, direction, var_shapes: dict):
     env, dims = bind_values(shapes, dict(values, **{seed_name: direction}))
     out = np.asarray(evaluate_node(e, env, dims), dtype=float)
     return float(out) if out.ndim == 0 else out
+
+
+def derivation_steps(d) -> list:
+    """The steps of a Derivative `d`: the engine's sweep written out, with the layout and the
+    declared facts as steps of their own."""
+    from . import simplify as S
+    from .engine import forward, reverse
+    from .render import to_latex, to_text
+    f, x = d.parsed.expr, S.var(d.wrt, d.wrt_shape)
+    if d.kind == "vjp":
+        return gradient_steps(f, x, S.var(d.upstream, d.out_shape), d.result)
+    if d.kind == "hessian":
+        g = reverse(f, x, S.const(1))
+        first = gradient_steps(f, x, S.const(1), g)
+        seed = S.dvar(x.attr, x.shape) if x.shape != () else S.const(1)
+        dg = forward(g, {x.attr: seed})
+        return first + forward_steps(g, x, dg, d.result, d.vec_form or x.shape != ())
+    xl = to_latex(x)
+    if f.shape == ():
+        note = None
+        grad = d.result
+        if d.layout == "numerator" and len(x.shape) == 2:
+            grad = S.T(d.result)
+            note = (f"\\frac{{\\partial f}}{{\\partial {xl}}}\\Big|_{{\\text{{numerator}}}} = "
+                    f"\\left(\\frac{{\\partial f}}{{\\partial {xl}}}\\right)^{{T}} = {to_latex(d.result)}",
+                    f"numerator layout: the transpose, {to_text(d.result)}")
+        assumption = None
+        raw = reverse(f, x, S.const(1))
+        if d.fact_names and raw is not grad:
+            assumption = (f"assumption: {', '.join(d.fact_names)}", grad)
+            grad = raw
+        return gradient_steps(f, x, S.const(1), grad, note, assumption)
+    res, note = d.result, None
+    if d.layout == "denominator" and len(f.shape) == 1 and len(x.shape) == 1:
+        res = S.T(res)
+        note = (f"\\frac{{\\partial F}}{{\\partial {xl}}}\\Big|_{{\\text{{denominator}}}} = J^{{T}} = "
+                f"{to_latex(d.result)}", f"denominator layout: the transpose, {to_text(d.result)}")
+    return forward_steps(f, x, d.differential if d.differential is not None else
+                         forward(f, {x.attr: S.const(1) if x.shape == () else S.dvar(x.attr, x.shape)}),
+                         res, d.vec_form, note)
