@@ -31,7 +31,11 @@ def _chain_shape(fs: list[Node]) -> tuple:
         if fr != c:
             _fail("@", *fs)
         c = fc
-    first, last = fs[0].shape, fs[-1].shape
+    return _ends_shape(fs[0].shape, fs[-1].shape, r, c)
+
+
+def _ends_shape(first: tuple, last: tuple, r, c) -> tuple:
+    """The shape of an r×c product from its first and last factors' shapes (vectors are columns)."""
     if len(last) == 1:
         return () if r == 1 and len(first) == 2 else (r,)
     if len(first) == 1 and r != 1:
@@ -56,14 +60,7 @@ def _seams_shape(chain: list[Node], seams: list[int]) -> tuple:
         if 0 < p < len(chain) and as_2d(chain[p - 1].shape)[1] != as_2d(chain[p].shape)[0]:
             _fail("@", *chain)
     r, c = as_2d(chain[0].shape)[0], as_2d(chain[-1].shape)[1]
-    first, last = chain[0].shape, chain[-1].shape
-    if len(last) == 1:
-        return () if r == 1 and len(first) == 2 else (r,)
-    if len(first) == 1 and r != 1:
-        return (r, c)
-    if r == 1 and c == 1:
-        return ()
-    return (r, c)
+    return _ends_shape(chain[0].shape, chain[-1].shape, r, c)
 
 
 def _inner_products(chain: list[Node]) -> tuple[list[Node], list[Node]]:

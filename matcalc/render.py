@@ -145,6 +145,19 @@ class _Base:
         s, p = self.render(n)
         return s if p >= prec else self.paren(s)
 
+    def terms(self, n: Node) -> str:
+        """A sum's terms joined with + and − (a negative term written as − its negation)."""
+        out = []
+        for i, t in enumerate(n.args):
+            c, _ = _coef_split(t)
+            if i and c < 0:
+                out.append(" - " + self.at(_neg_of(t), PREC_MUL))
+            elif i:
+                out.append(" + " + self.at(t, PREC_MUL))
+            else:
+                out.append(self.at(t, PREC_MUL))
+        return "".join(out)
+
 
 class TextPrinter(_Base):
     """Renders nodes in matcalc's input language (parseable again)."""
@@ -197,16 +210,7 @@ class TextPrinter(_Base):
         u = self.untransposed_add(n)
         if u is not None:
             return self.at(u, PREC_POST) + ".T", PREC_POST
-        out = []
-        for i, t in enumerate(n.args):
-            c, rest = _coef_split(t)
-            if i and c < 0:
-                out.append(" - " + self.at(_neg_of(t), PREC_MUL))
-            elif i:
-                out.append(" + " + self.at(t, PREC_MUL))
-            else:
-                out.append(self.at(t, PREC_MUL))
-        return "".join(out), PREC_ADD
+        return self.terms(n), PREC_ADD
 
     def _print_mul(self, n):
         coef, factors = _coef_split(n)

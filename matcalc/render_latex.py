@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from .expr import Node, dim_factors
 from .render import (PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POST, PREC_POW, _Base, _coef_split,
-                     _neg_of, fmt_number)
+                     fmt_number)
 from .share import render_shared
 
 
@@ -94,16 +94,7 @@ def _latex_printer_class():
             u = self.untransposed_add(n)
             if u is not None:
                 return f"{self.at(u, PREC_ATOM)}^{{T}}", PREC_POST
-            out = []
-            for i, t in enumerate(n.args):
-                c, _ = _coef_split(t)
-                if i and c < 0:
-                    out.append(" - " + self.at(_neg_of(t), PREC_MUL))
-                elif i:
-                    out.append(" + " + self.at(t, PREC_MUL))
-                else:
-                    out.append(self.at(t, PREC_MUL))
-            return "".join(out), PREC_ADD
+            return self.terms(n), PREC_ADD
 
         def _print_mul(self, n):
             coef, factors = _coef_split(n)
