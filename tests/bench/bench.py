@@ -32,24 +32,9 @@ import time
 from pathlib import Path
 
 
-def _pin_threads(argv):
-    """`--threads N` (default 1) must act before numpy / jax load their thread pools."""
-    n = "1"
-    for i, a in enumerate(argv):
-        if a == "--threads" and i + 1 < len(argv):
-            n = argv[i + 1]
-        elif a.startswith("--threads="):
-            n = a.split("=", 1)[1]
-    if n != "0":
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = n
-        if n == "1":
-            flags = os.environ.get("XLA_FLAGS", "")
-            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-    return n
+from bench_threads import pin_threads  # noqa: E402
 
-
-THREADS = _pin_threads(sys.argv)
+THREADS = pin_threads(sys.argv)
 
 import numpy as np  # noqa: E402
 
