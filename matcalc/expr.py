@@ -195,15 +195,17 @@ def matmul_shape(a: tuple, b: tuple):
 
 # ----------------------------------------------------------------------------- traversal
 
-def postorder(root: Node) -> list[Node]:
-    """Every distinct node below `root` (included), children before parents; iterative."""
+def postorder(root: Node, done=None) -> list[Node]:
+    """Every distinct node below `root` (included), children before parents; iterative.
+    `done(node)` True: the node (and what is below it) is already handled, so it is skipped —
+    a memo filled by earlier walks then costs one visit per new node, not per walk."""
     seen, out, stack = set(), [], [(root, False)]
     while stack:
-        node, done = stack.pop()
-        if done:
+        node, finished = stack.pop()
+        if finished:
             out.append(node)
             continue
-        if id(node) in seen:
+        if id(node) in seen or (done is not None and done(node)):
             continue
         budget.tick()
         seen.add(id(node))

@@ -100,10 +100,10 @@ def _common_end(chains: list[list[Node]], left: bool):
                 for s in stacks:
                     s.pop()
                 continue
-            longest = [s for s in stacks if s[-1].op == "matmul"]  # the same block: open it
+            longest = [s for s in stacks if _is_block(s[-1])]  # the same block: open it
         else:
             most = max(_flat_len(s[-1]) for s in stacks)
-            longest = [s for s in stacks if s[-1].op == "matmul" and _flat_len(s[-1]) == most]
+            longest = [s for s in stacks if _is_block(s[-1]) and _flat_len(s[-1]) == most]
         if not longest:
             break
         for s in longest:
@@ -114,6 +114,11 @@ def _common_end(chains: list[list[Node]], left: bool):
     if left:
         return common, [s[::-1] for s in stacks]
     return common[::-1], stacks
+
+
+def _is_block(f: Node) -> bool:
+    """A product kept whole as one factor of a longer one because it is past FLAT_MAX."""
+    return f.op == "matmul" and len(f.args) > FLAT_MAX
 
 
 def _flat_len(f: Node) -> int:
