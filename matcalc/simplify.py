@@ -4,7 +4,8 @@ Each constructor flattens sums and products, folds constants, collects like term
 (`a + a = 2 a`) and powers (`a * a = a**2`), drops zeros and identities, pulls scalars to the
 front, factors a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B)`) and orders
 operands (one policy: `term_key`, `factor_key`, both refining `expr.sort_key`); then it
-applies the named identities of its operator (`identities.py`: `(AB)ᵀ = BᵀAᵀ`, ...). None looks
+applies the named identities of its operator (`identities.py`: `(AB)ᵀ = BᵀAᵀ`, `diag(a) + diag(b)
+= diag(a + b)`, ...). None looks
 at a whole expression. Re-exported from their modules: the leaves (`leaves.py`), products'
 chains (`chains.py`), the matrix functions (`matrix_functions.py`), the transpose (`transpose.py`),
 sums over axes (`sums.py`), vec / unvec / kron (`vectorize.py`).
@@ -143,24 +144,6 @@ def _flat_len(f: Node) -> int:
     return f._memo["flat_len"]
 
 
-def _merge_sums(pairs: list) -> list:
-    """c₁ sum(A, axis) + c₂ sum(B, axis) = sum(c₁A + c₂B, axis) (linearity), for equal shapes."""
-    groups: dict = {}
-    for c, b in pairs:
-        if b.op == "sum":
-            groups.setdefault((b.attr, b.args[0].shape, b.shape), []).append((c, b))
-    if all(len(g) < 2 for g in groups.values()):
-        return pairs
-    out = [(c, b) for c, b in pairs if b.op != "sum"]
-    for (axis, _, shape), g in groups.items():
-        if len(g) == 1:
-            out.extend(g)
-        else:
-            merged = sum_(add(*[_scale(c, b.args[0]) for c, b in g]), axis, keepdims=len(shape) == 2)
-            out.append(_split_coef(merged))
-    return out
-
-
 def add(*terms: Node) -> Node:
     """Sum with broadcasting; like terms collected, constants folded, zeros dropped."""
     flat: list[Node] = []
@@ -187,7 +170,9 @@ def add(*terms: Node) -> Node:
             coefs[id(b)] = [c, b]
         else:
             slot[0] += c
-    pairs = _merge_sums([(c, b) for c, b in coefs.values() if c != 0])
+    pairs = [(c, b) for c, b in coefs.values() if c != 0]
+    while (merged := I.apply("add", pairs)) is not None:  # each rewrite leaves fewer terms
+        pairs = merged
     if total != 0:
         pairs.append((total, const(1)))
     if not pairs:

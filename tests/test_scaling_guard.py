@@ -103,7 +103,7 @@ LINEAR_FAMILIES = [
     ("nested softmax, yᵀ", F.nested_softmax_dot, 16),
     ("nested softmax(A ·)", F.nested_softmax_affine, 16),
     ("nested swish gradient", F.swish_gradient, 16),
-    ("nested swish Hessian", F.swish_hessian, 12),
+    ("nested swish Hessian", F.swish_hessian, 16),
     ("MLP Hessian by W1", F.mlp_hessian_w1, 16),
     ("MLP Hessian by x", F.mlp_hessian_x, 16),
     ("residual network gradient", F.resnet_gradient, 16),
