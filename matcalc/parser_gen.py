@@ -44,6 +44,10 @@ def grammar_hashes() -> dict[str, str]:
 
 def generate() -> str:
     """The source of `standalone_parser.py` for the grammars as they are now."""
+    import base64
+    import pickle
+    import zlib
+
     import lark
     from lark.grammar import Rule
     from lark.lexer import TerminalDef
@@ -61,11 +65,17 @@ def generate() -> str:
            f"OPTIONS = {OPTIONS!r}",
            "Shift = 0",
            "Reduce = 1",
-           "TABLES = {}  # syntax -> a function returning its (data, memo): only the syntax used is built"]
+           "TABLES = {}  # syntax -> a function returning its (data, memo): only the syntax used is built",
+           "",
+           "",
+           "def _unpack(blob):",
+           "    import base64, pickle, zlib",
+           "    return pickle.loads(zlib.decompress(base64.b64decode(blob)))"]
     for syntax, p in parsers.items():
         data, memo = p.memo_serialize([TerminalDef, Rule])
-        out += ["", "", f"def _tables_{syntax}():", f"    return ({data!r},\n            {memo!r})", "",
-                "", f"TABLES[{syntax!r}] = _tables_{syntax}"]
+        blob = base64.b64encode(zlib.compress(pickle.dumps((data, memo), protocol=4), 9)).decode()
+        lines = [blob[i:i + 100] for i in range(0, len(blob), 100)]
+        out += ["", f"TABLES[{syntax!r}] = lambda: _unpack(", *[f"    {line!r}" for line in lines], ")"]
     out += ["", "",
             "def load(syntax, **kwargs):",
             '    """The parser of `syntax` (a `Lark` of this runtime); kwargs such as transformer=."""',
