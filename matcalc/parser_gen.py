@@ -69,8 +69,13 @@ def generate() -> str:
            "",
            "",
            "def _unpack(blob):",
-           "    import base64, pickle, zlib",
-           "    return pickle.loads(zlib.decompress(base64.b64decode(blob)))"]
+           "    from binascii import a2b_base64  # C modules: cheaper to import than base64 and pickle",
+           "    from zlib import decompress",
+           "    try:",
+           "        from _pickle import loads",
+           "    except ImportError:  # not CPython",
+           "        from pickle import loads",
+           "    return loads(decompress(a2b_base64(blob)))"]
     for syntax, p in parsers.items():
         data, memo = p.memo_serialize([TerminalDef, Rule])
         blob = base64.b64encode(zlib.compress(pickle.dumps((data, memo), protocol=4), 9)).decode()
