@@ -10,10 +10,10 @@ types it and `build.py` turns it into the interned expression graph.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from . import standalone_parser
 from .errors import MatcalcError, ParseError, caret, position
+from .records import Record
 from .standalone_parser import (Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
                                 UnexpectedToken, VisitError)
 
@@ -22,8 +22,7 @@ LIMITS = {"max_length": 100_000, "max_depth": 2000, "max_tokens": 50_000}
 _TOKEN = re.compile(r"[A-Za-z0-9_.]+|\*\*|\S")  # about one match per token, to count them fast
 
 
-@dataclass(eq=False)
-class Raw:
+class Raw(Record):
     """A node of the parsed syntax: `op` is a grammar rule name, `span` the source columns."""
 
     op: str
@@ -31,8 +30,13 @@ class Raw:
     attr: object = None
     span: tuple[int, int] = (0, 0)
     depth: int = 1
-    kwargs: dict = field(default_factory=dict)
+    kwargs: dict
     height: int = 1  # the height of the tree below (walks bound their recursion by it)
+
+    def __init__(self, op: str, args: tuple = (), attr: object = None, span: tuple[int, int] = (0, 0),
+                 depth: int = 1, kwargs: dict | None = None, height: int = 1) -> None:
+        self.op, self.args, self.attr, self.span, self.depth, self.height = op, args, attr, span, depth, height
+        self.kwargs = {} if kwargs is None else kwargs
 
 
 #: the input languages (see `parser_gen.SYNTAXES` for their grammar files)

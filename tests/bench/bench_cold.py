@@ -1,6 +1,6 @@
 """Benchmark: the cold command line, as ratios measured in one run.
 
-    python tests/bench/bench_cold.py [--runs 9] [--old PATH]
+    python tests/bench/bench_cold.py [--runs 9] [--old PATH] [--instructions]
 
 Each round starts, one after the other (interleaved, so that load on the machine hits all of
 them alike), fresh processes for
@@ -18,11 +18,14 @@ matcalc runs from a copy of this checkout (put first on PYTHONPATH) in two ways:
   is compiled from source at every start (a source checkout under that variable, as in some
   sandboxes; sympy keeps its `.pyc` files, so this case charges matcalc alone for compiling).
 With `--old PATH` (an older checkout) the same commands run from a copy of it, both ways.
+With `--instructions` (needs valgrind) it also counts, once, the instructions each command
+executes (callgrind, PYTHONHASHSEED=0): a figure that load on the machine does not blur.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -127,10 +130,37 @@ def report(med: dict, inproc: dict, columns: list[str], runs: int) -> None:
             f"{label} {med[(new, label)] / med[(old, label)]:.2f}" for label in MATCALC))
 
 
+def instructions(cmd: list[str], env: dict, cwd: str) -> int:
+    """Instructions executed by one process (valgrind's callgrind)."""
+    p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                       env=dict(env, PYTHONHASHSEED="0"), cwd=cwd, capture_output=True, text=True, check=True)
+    return int(re.search(r"Collected : (\d+)", p.stderr).group(1))
+
+
+def report_instructions(columns: dict[str, dict], cwd: str) -> None:
+    """Instruction counts (millions) of `import sympy` and the CLI calls, and the LaTeX ratio."""
+    first = next(iter(columns.values()))
+    common = {label: instructions(cmd, first, cwd) for label, cmd in COMMON.items()}
+    counts = {c: {label: instructions(MATCALC[label], env, cwd) for label in ("cli text", "cli latex")}
+              for c, env in columns.items()}
+    print()
+    print("Instructions executed (millions; valgrind callgrind, one run each):")
+    print()
+    print("| command | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for label, n in common.items():
+        print(f"| `{label}` | " + " | ".join([f"{n / 1e6:.0f}"] * len(columns)) + " |")
+    for label in ("cli text", "cli latex"):
+        print(f"| {label} | " + " | ".join(f"{counts[c][label] / 1e6:.0f}" for c in columns) + " |")
+    print("| **LaTeX call / `import sympy`** | "
+          + " | ".join(f"**{counts[c]['cli latex'] / common['import sympy']:.3f}**" for c in columns) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=9, help="rounds (the median is taken; at least 7)")
     ap.add_argument("--old", metavar="PATH", type=Path, help="an older matcalc checkout to compare against")
+    ap.add_argument("--instructions", action="store_true", help="also count instructions with valgrind")
     args = ap.parse_args()
     runs = max(args.runs, 7)
     here = Path(__file__).resolve().parent.parent.parent
@@ -141,7 +171,9 @@ def main() -> None:
         cwd = Path(tmp) / "cwd"
         cwd.mkdir()
         med, inproc = measure(runs, columns, str(cwd))
-    report(med, inproc, list(columns), runs)
+        report(med, inproc, list(columns), runs)
+        if args.instructions:
+            report_instructions(columns, str(cwd))
 
 
 if __name__ == "__main__":
