@@ -33,7 +33,7 @@ def _modules_after(code: str) -> dict:
 
 
 def _cli(fmt: str, *extra: str) -> str:
-    return f"from matcalc import cli; cli.main(['diff', 'X@W+b', 'W', '--format', {fmt!r}, *{list(extra)!r}])"
+    return f"from matcalc import cli; assert cli.main(['diff', 'X@W+b', 'W', '--format', {fmt!r}, *{list(extra)!r}]) == 0"
 
 
 @pytest.mark.parametrize("fmt", ["text", "unicode"])
