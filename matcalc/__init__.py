@@ -26,15 +26,14 @@ class _Package(type(sys)):
 sys.modules[__name__].__class__ = _Package
 
 
-_LAZY = {"grad": "gradients", "Gradients": "gradients"}  # imported on first use: the CLI's one-variable call never needs them
+_LAZY = ("grad", "Gradients")  # imported on first use: the CLI's one-variable call never needs them
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
+        from .gradients import Gradients, grad
+        globals().update(grad=grad, Gradients=Gradients)
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -69,13 +69,14 @@ def generate() -> str:
            "",
            "",
            "def _unpack(blob):",
-           "    from binascii import a2b_base64  # C modules: cheaper to import than base64 and pickle",
-           "    from zlib import decompress",
+           '    """The tables embedded below (never input text)."""',
+           "    import binascii  # C modules: cheaper to import than base64 and pickle",
+           "    import zlib",
            "    try:",
-           "        from _pickle import loads",
+           "        import _pickle as pickle",
            "    except ImportError:  # not CPython",
-           "        from pickle import loads",
-           "    return loads(decompress(a2b_base64(blob)))"]
+           "        import pickle",
+           "    return pickle.loads(zlib.decompress(binascii.a2b_base64(blob)))"]
     for syntax, p in parsers.items():
         data, memo = p.memo_serialize([TerminalDef, Rule])
         blob = base64.b64encode(zlib.compress(pickle.dumps((data, memo), protocol=4), 9)).decode()

@@ -54,5 +54,6 @@ class Record:
                 raise TypeError(f"{type(self).__name__}() missing required argument {name!r}")
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields if n not in self._hidden)
+        values = vars(self)
+        shown = ", ".join(f"{n}={values[n]!r}" for n in self._fields if n not in self._hidden)
         return f"{type(self).__qualname__}({shown})"
