@@ -99,3 +99,22 @@ def test_standalone_parser_parses_exactly_as_lark(syntax):
     shipped = standalone_parser.load(syntax)
     for text in INPUTS[syntax]:
         assert _outcome(shipped, text) == _outcome(reference, text), text
+
+
+def test_embedded_tables_are_plain_data(monkeypatch):
+    """The tables are unpickled at every start: they hold dicts, lists, strings and numbers only
+    (no pickle opcode that names a class or calls anything)."""
+    import binascii
+    import pickletools
+    import zlib
+
+    from matcalc import standalone_parser
+    blobs = []
+    monkeypatch.setattr(standalone_parser, "_unpack", blobs.append)
+    for make in standalone_parser.TABLES.values():
+        make()
+    assert len(blobs) == len(parser_gen.SYNTAXES)
+    for blob in blobs:
+        ops = {op.name for op, _, _ in pickletools.genops(zlib.decompress(binascii.a2b_base64(blob)))}
+        assert not {o for o in ops if "GLOBAL" in o or o in ("REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ",
+                                                              "NEWOBJ_EX", "EXT1", "EXT2", "EXT4")}, ops
