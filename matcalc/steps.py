@@ -18,6 +18,11 @@ from .expr import Node, fmt_shape, make, postorder, transpose_shape
 from .render import to_latex, to_text
 from .engine import reverse
 from .ops import registry
+from .share import Session
+
+#: a piece of a line this long (characters of text) is named once, in the line that first writes it,
+#: and every later line uses the name: the lines together stay linear in the size of the graph
+STEP_LONG_TEXT = 80
 
 @dataclass
 class Step:
@@ -61,11 +66,71 @@ def pairing(g: Node, dn: Node) -> Node:
     return S.mul(S.const(c), out)
 
 
-def _frontier_expr(front: dict[int, tuple[Node, Node]]) -> Node:
-    return S.add(*[pairing(g, d_of(n)) for n, g in front.values()])
+class Lines:
+    """The text and LaTeX of a derivation's lines, written with names shared by all of them:
+    a long piece of the function (a value of the forward pass) is named a1, a2, …, a long piece
+    of an adjoint g1, g2, …, once, in the `where` of the line that first writes it; later lines
+    use the name, like a textbook backprop.  Pieces holding a differential are never named."""
+
+    def __init__(self, f: Node, taken=()):
+        from .render import TextPrinter
+        from .render_latex import latex_printer
+        self.f, self.forward = f, {id(n) for n in postorder(f)}  # f holds its nodes: the ids stay theirs
+        self.taken = set(f.vars) | set(taken)
+        self.count = {"a": 0, "g": 0}
+        self._seed: dict[int, tuple[Node, bool]] = {}
+        self.text = Session(TextPrinter(), STEP_LONG_TEXT, self._label, keep=self._has_differential)
+        self.latex = Session(latex_printer(), 0, None, follow=self.text)
+
+    def _label(self, n: Node) -> str:
+        prefix = "a" if id(n) in self.forward else "g"
+        while True:
+            self.count[prefix] += 1
+            name = f"{prefix}{self.count[prefix]}"
+            if name not in self.taken:
+                return name
+
+    def _has_differential(self, n: Node) -> bool:
+        """d(…) or a dX below n (memoised per node, children first with an explicit stack)."""
+        memo, stack = self._seed, [n]
+        while stack:
+            m = stack[-1]
+            if id(m) in memo and memo[id(m)][0] is m:
+                stack.pop()
+                continue
+            todo = [a for a in m.args if not (id(a) in memo and memo[id(a)][0] is a)]
+            if todo:
+                stack.extend(todo)
+                continue
+            memo[id(m)] = (m, m.op in ("dof", "dvar") or any(memo[id(a)][1] for a in m.args))
+            stack.pop()
+        return memo[id(n)][1]
+
+    def node_text(self, n: Node) -> str:
+        """The text of a piece (its definition if it has a name: `tanh(a3)`, not `a4`)."""
+        self.write(n)
+        hit = self.text.labels.get(id(n))
+        if hit is not None and hit[0] is n:
+            return self.text.text_of[hit[1]]
+        return self.text.printer.render(n)[0]
+
+    def write(self, e: Node) -> tuple[str, str]:
+        """(text, LaTeX) of e; the names it introduces wait in `where()`."""
+        return self.text.write(e), self.latex.write(e)
+
+    def where(self) -> tuple[str, str]:
+        """The ` where …` of the names introduced since the last call, as text and LaTeX."""
+        from .render_latex import _latex_symbol
+        t, l = self.text.take_defs(), self.latex.take_defs()
+        return ((" where " + "; ".join(f"{k} = {v}" for k, v in t)) if t else "",
+                (",\\quad \\text{where } " + ",\\; ".join(f"{_latex_symbol(k)} = {v}" for k, v in l)) if l else "")
 
 
-def _expand(front: dict, node: Node, total: Node, contribs: list) -> Step:
+def _frontier_expr(front: dict) -> Node:
+    return S.add(*[term for _, _, term in front.values()])
+
+
+def _expand(lines: Lines, front: dict, node: Node, total: Node, contribs: list) -> Step:
     """The step of the engine's reverse sweep expanding `node` (adjoint `total`) into its arguments:
     the frontier df = Σ ⟨Gₖ, d nₖ⟩ loses the node and gains its arguments."""
     del front[id(node)]
@@ -73,41 +138,50 @@ def _expand(front: dict, node: Node, total: Node, contribs: list) -> Step:
     if node.op == "mul" and len(contribs) == 1 and \
             all(i == contribs[0][0] or a.shape == () for i, a in enumerate(node.args)):
         rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
-    shapes = {"node": f"{to_text(node, share=False)}: {fmt_shape(node.shape)}",
+    for i, c in contribs:
+        a = node.args[i]
+        prev = front.get(id(a))
+        g = c if prev is None else S.add(prev[1], c)
+        front[id(a)] = (a, g, pairing(g, d_of(a)))
+    e = _frontier_expr(front)
+    text, latex = lines.write(e)
+    shapes = {"node": f"{lines.node_text(node)}: {fmt_shape(node.shape)}",
               "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
               else f"{fmt_shape(total.shape)} ✗"}
     for i, c in contribs:
         a = node.args[i]
-        shapes[f"∂f/∂({to_text(a, share=False)})"] = (
+        shapes[f"∂f/∂({lines.node_text(a)})"] = (
             f"{fmt_shape(c.shape)} like {fmt_shape(a.shape)} ✓" if c.shape == a.shape else f"{fmt_shape(c.shape)} ✗")
-        prev = front.get(id(a))
-        front[id(a)] = (a, c if prev is None else S.add(prev[1], c))
-    e = _frontier_expr(front)
-    return Step(rule, f"\\mathrm{{d}}f = {to_latex(e, share=False)}", f"df = {to_text(e, share=False)}",
-                shapes, e, note=formula)
+    wt, wl = lines.where()
+    return Step(rule, f"\\mathrm{{d}}f = {latex}{wl}", f"df = {text}{wt}", shapes, e, note=formula)
 
 
 def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple | None = None,
                    assumption: tuple | None = None) -> list[Step]:
     """The reverse sweep for a scalar f, written out one rule at a time: the steps observe the
-    engine's own sweep (`engine.reverse(..., observe=)`), one step per expanded node."""
+    engine's own sweep (`engine.reverse(..., observe=)`), one step per expanded node; the lines
+    share the names of their long pieces (`Lines`), so all of them together are linear in size."""
     steps = []
     name = x.attr
+    lines = Lines(f, {name} | g0.vars)
     d0 = pairing(g0, d_of(f))
     what = "f" if f.shape == () else f"⟨G, F⟩ with F {fmt_shape(f.shape)}"
-    steps.append(Step("differential", f"\\mathrm{{d}}f = {to_latex(d0, share=False)}",
-                      f"df = {to_text(d0, share=False)}", {"f": what}, d0))
+    text, latex = lines.write(d0)
+    wt, wl = lines.where()
+    steps.append(Step("differential", f"\\mathrm{{d}}f = {latex}{wl}", f"df = {text}{wt}", {"f": what}, d0))
     if not f.has(name):
         steps.append(Step("no dependence", f"\\mathrm{{d}}f = 0", "df = 0", {}, S.const(0)))
         return steps
-    front: dict[int, tuple[Node, Node]] = {id(f): (f, g0)}
-    reverse(f, x, g0, observe=lambda node, total, contribs: steps.append(_expand(front, node, total, contribs)))
+    front: dict[int, tuple[Node, Node, Node]] = {id(f): (f, g0, d0)}
+    reverse(f, x, g0, observe=lambda node, total, contribs: steps.append(_expand(lines, front, node, total, contribs)))
     g = result
     ident = pairing(g, d_of(x))
+    text, latex = lines.write(ident)
+    wt, wl = lines.where()
     lhs = "tr(Gᵀ dX)" if len(x.shape) == 2 else "Gᵀ dx" if len(x.shape) == 1 else "G dx"
-    steps.append(Step("identification", f"\\mathrm{{d}}f = {to_latex(ident, share=False)} \\;\\Rightarrow\\; "
+    steps.append(Step("identification", f"\\mathrm{{d}}f = {latex}{wl} \\;\\Rightarrow\\; "
                       f"\\frac{{\\partial f}}{{\\partial {to_latex(x)}}} = {to_latex(g)}",
-                      f"df = {to_text(ident, share=False)}  =>  df/d{name} = {to_text(g)}",
+                      f"df = {text}{wt}  =>  df/d{name} = {to_text(g)}",
                       {name: fmt_shape(x.shape), "gradient": f"{fmt_shape(g.shape)} ✓"}, ident,
                       note=f"df = {lhs} gives ∂f/∂{name} = G (simplified)"))
     if assumption:
