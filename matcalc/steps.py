@@ -195,32 +195,47 @@ def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple 
     return steps
 
 
+def _own(n: Node) -> tuple[str, str, str, str]:
+    """A line of its own (the forward part, read back by itself): the text and its ` where …`,
+    the LaTeX and its `where`, each piece repeated in it named once (linear in its nodes)."""
+    from .render import TextPrinter, _referenced
+    from .render_latex import _latex_symbol, latex_printer
+    from .share import render_shared
+    body, defs = render_shared(TextPrinter(), n)
+    defs = _referenced(body, [f"{k} = {v}" for k, v in defs])
+    lbody, ldefs = render_shared(latex_printer(), n)
+    return (body, " where " + "; ".join(defs) if defs else "", lbody,
+            ",\\quad \\text{where } " + ",\\; ".join(f"{_latex_symbol(k)} = {v}" for k, v in ldefs) if ldefs else "")
+
+
 def forward_steps(f: Node, x: Node, df: Node | None, result: Node, vec_form: bool,
                   layout_note: tuple | None = None) -> list[Step]:
-    """The differential by the forward rules, then the derivative read off it."""
-    d0 = d_of(f)
-    steps = [Step("differential", f"\\mathrm{{d}}F = {to_latex(d0, share=False)}",
-                  f"dF = {to_text(d0, share=False)}", {"F": fmt_shape(f.shape)})]
+    """The differential by the forward rules, then the derivative read off it (each line
+    self-contained: its text, with its own `where`, evaluates by itself)."""
+    t, tw, l, lw = _own(d_of(f))
+    steps = [Step("differential", f"\\mathrm{{d}}F = {l}{lw}", f"dF = {t}{tw}", {"F": fmt_shape(f.shape)})]
     used = sorted({registry.step_of(n)[0] for n in postorder(f) if n.args and n.has(x.attr)})
     if df is None:
         steps.append(Step("no dependence", "\\mathrm{d}F = 0", "dF = 0", {}))
         return steps
-    steps.append(Step("forward rules: " + ", ".join(used), f"\\mathrm{{d}}F = {to_latex(df, share=False)}",
-                      f"dF = {to_text(df, share=False)}", {"dF": fmt_shape(df.shape)}, df))
+    t, tw, l, lw = _own(df)
+    steps.append(Step("forward rules: " + ", ".join(used), f"\\mathrm{{d}}F = {l}{lw}", f"dF = {t}{tw}",
+                      {"dF": fmt_shape(df.shape)}, df))
+    t, tw, l, lw = _own(result)
+    xl = to_latex(x)
     if vec_form:
         steps.append(Step("vectorisation: vec(A dX B) = (Bᵀ ⊗ A) vec(dX), vec(dXᵀ) = K vec(dX), "
                           "vec(a ⊙ dX) = diag(vec a) vec(dX)",
-                          f"\\operatorname{{vec}}(\\mathrm{{d}}F) = \\left({to_latex(result)}\\right) "
-                          f"\\operatorname{{vec}}(\\mathrm{{d}}{to_latex(x)})",
-                          f"vec(dF) = ({to_text(result)}) @ vec(d{x.attr})",
-                          {"J": fmt_shape(result.shape)}))
+                          f"\\operatorname{{vec}}(\\mathrm{{d}}F) = \\left({l}\\right) "
+                          f"\\operatorname{{vec}}(\\mathrm{{d}}{xl}){lw}",
+                          f"vec(dF) = ({t}) @ vec(d{x.attr}){tw}", {"J": fmt_shape(result.shape)}))
     elif len(f.shape) == 1 and len(x.shape) == 1:
         steps.append(Step("identification: dF = J dx (an element-wise factor a ⊙ dx is diag(a) dx)",
-                          f"\\mathrm{{d}}F = {to_latex(result)}\\, \\mathrm{{d}}{to_latex(x)}",
-                          f"dF = ({to_text(result)}) @ d{x.attr}", {"J": fmt_shape(result.shape)}))
+                          f"\\mathrm{{d}}F = {l}\\, \\mathrm{{d}}{xl}{lw}",
+                          f"dF = ({t}) @ d{x.attr}{tw}", {"J": fmt_shape(result.shape)}))
     else:
-        steps.append(Step("identification: dF = F' dα", f"\\frac{{\\partial F}}{{\\partial {to_latex(x)}}} = {to_latex(result)}",
-                          f"dF/d{x.attr} = {to_text(result)}", {"derivative": fmt_shape(result.shape)}))
+        steps.append(Step("identification: dF = F' dα", f"\\frac{{\\partial F}}{{\\partial {xl}}} = {l}{lw}",
+                          f"dF/d{x.attr} = {t}{tw}", {"derivative": fmt_shape(result.shape)}))
     if layout_note:
         latex, text = layout_note
         steps.append(Step("layout conversion", latex, text, {}))
