@@ -2,6 +2,7 @@
 a matrix result entry by entry (∂L/∂w_{ij} = 2 Σ_k x_{ki} (ŷ_{kj} − y_{kj}))."""
 from __future__ import annotations
 
+from . import budget
 from .expr import Node, postorder, size
 from .ops import registry
 from .render import _latex_symbol, fmt_number
@@ -81,6 +82,7 @@ class IndexPrinter:
         """Entry `idx` of `n`: leaves and sums here, every other operator by its declaration's
         `index=` (ops/), else its LaTeX with the indices attached."""
         idx = tuple(idx)
+        budget.tick()  # an entry written (the work budget)
         op = n.op
         if n.shape == ():
             idx = ()
