@@ -11,7 +11,7 @@ For other outputs: the differential dF by the forward rules, then the vec-Jacobi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Callable
 
 from . import simplify as S
 from .expr import Node, fmt_shape, make, postorder, transpose_shape
@@ -24,16 +24,28 @@ from .share import Session
 #: and every later line uses the name: the lines together stay linear in the size of the graph
 STEP_LONG_TEXT = 80
 
-@dataclass
 class Step:
-    """One line of a derivation: the rule applied, the resulting expression, the shapes checked."""
+    """One line of a derivation: the rule applied, the resulting expression, the shapes checked.
+    `expr` is df as a node (differentials as `d(...)`), built when first read: a line of a wide
+    frontier is written with its unchanged terms elided, and its node is made only if asked for."""
 
-    rule: str
-    latex: str
-    text: str
-    shapes: dict = field(default_factory=dict)
-    expr: Node | None = field(default=None, repr=False)   # df as a node (differentials as `d(...)`)
-    note: str = ""
+    __slots__ = ("rule", "latex", "text", "shapes", "_expr", "note")
+
+    def __init__(self, rule: str, latex: str, text: str, shapes: dict | None = None,
+                 expr: Node | Callable[[], Node] | None = None, note: str = ""):
+        self.rule, self.latex, self.text, self.note = rule, latex, text, note
+        self.shapes = {} if shapes is None else shapes
+        self._expr = expr
+
+    @property
+    def expr(self) -> Node | None:
+        if callable(self._expr) and not isinstance(self._expr, Node):
+            self._expr = self._expr()
+        return self._expr
+
+    def __repr__(self) -> str:
+        return f"Step(rule={self.rule!r}, latex={self.latex!r}, text={self.text!r}, shapes={self.shapes!r}, " \
+               f"note={self.note!r})"
 
 
 def d_of(n: Node) -> Node:
@@ -66,6 +78,13 @@ def pairing(g: Node, dn: Node) -> Node:
     return S.mul(S.const(c), out)
 
 
+def _free_prefix(letters: str, taken: set) -> str:
+    """The first letter no variable uses as `letter` + digits (a1 must not look like a user's a1)."""
+    import re
+    used = {m.group(1) for v in taken for m in [re.fullmatch(r"([A-Za-z])\d+", v)] if m}
+    return next((c for c in letters if c not in used), letters[0])
+
+
 class Lines:
     """The text and LaTeX of a derivation's lines, written with names shared by all of them:
     a long piece of the function (a value of the forward pass) is named a1, a2, …, a long piece
@@ -77,16 +96,17 @@ class Lines:
         from .render_latex import latex_printer
         self.f, self.forward = f, {id(n) for n in postorder(f)}  # f holds its nodes: the ids stay theirs
         self.taken = set(f.vars) | set(taken)
+        self.prefix = {"a": _free_prefix("avuw", self.taken), "g": _free_prefix("ghpq", self.taken)}
         self.count = {"a": 0, "g": 0}
         self._seed: dict[int, tuple[Node, bool]] = {}
         self.text = Session(TextPrinter(), STEP_LONG_TEXT, self._label, keep=self._has_differential)
         self.latex = Session(latex_printer(), 0, None, follow=self.text)
 
     def _label(self, n: Node) -> str:
-        prefix = "a" if id(n) in self.forward else "g"
+        kind = "a" if id(n) in self.forward else "g"
         while True:
-            self.count[prefix] += 1
-            name = f"{prefix}{self.count[prefix]}"
+            self.count[kind] += 1
+            name = f"{self.prefix[kind]}{self.count[kind]}"
             if name not in self.taken:
                 return name
 
@@ -126,25 +146,78 @@ class Lines:
                 (",\\quad \\text{where } " + ",\\; ".join(f"{_latex_symbol(k)} = {v}" for k, v in l)) if l else "")
 
 
-def _frontier_expr(front: dict) -> Node:
-    return S.add(*[term for _, _, term in front.values()])
+#: a frontier with more terms than this is written with the terms a step leaves alone elided
+MAX_TERMS_SHOWN = 8
 
 
-def _expand(lines: Lines, front: dict, node: Node, total: Node, contribs: list) -> Step:
+class Frontier:
+    """df = Σ ⟨Gₖ, d nₖ⟩ during the sweep: key -> (node nₖ, adjoint Gₖ, the term ⟨Gₖ, d nₖ⟩).
+    A contribution to a node already there is added to its adjoint while that is a short sum,
+    else it is a term of its own (⟨G, dX⟩ + ⟨C, dX⟩), so that no step rebuilds a long sum; a
+    node's terms all go when it is expanded (the engine passes their total).  Each step's changes
+    are logged, so the expression of any line can be rebuilt when asked for (`at`) and a step
+    costs only what it changes, however wide the frontier."""
+
+    def __init__(self, f: Node, g0: Node, d0: Node):
+        self.front: dict = {id(f): (f, g0, d0)}
+        self.extra: dict[int, list] = {}   # node id -> the keys of its terms of their own
+        self.start = dict(self.front)
+        self.log: list[tuple[list, list]] = []
+
+    def expand(self, node: Node, contribs: list) -> list[Node]:
+        """Replace `node` by its arguments' contributions; the terms added or changed."""
+        front = self.front
+        removed = [id(node)] + self.extra.pop(id(node), [])
+        for key in removed:
+            del front[key]
+        changed = {}
+        for i, c in contribs:
+            a = node.args[i]
+            prev = front.get(id(a))
+            if prev is None:
+                key, g = id(a), c
+            elif prev[1].op != "add" or len(prev[1].args) < MAX_TERMS_SHOWN:
+                key, g = id(a), S.add(prev[1], c)
+            else:
+                keys = self.extra.setdefault(id(a), [])
+                key, g = (id(a), len(keys) + 1), c
+                keys.append(key)
+            front[key] = changed[key] = (a, g, pairing(g, d_of(a)))
+        self.log.append((removed, list(changed.items())))
+        return [t for _, _, t in changed.values()]
+
+    def expr(self) -> Node:
+        return S.add(*[t for _, _, t in self.front.values()])
+
+    def at(self, k: int) -> Node:
+        """The expression of the frontier after step k (replaying the log)."""
+        front = dict(self.start)
+        for removed, changed in self.log[:k + 1]:
+            for key in removed:
+                del front[key]
+            front.update(changed)
+        return S.add(*[t for _, _, t in front.values()])
+
+
+def _expand(lines: Lines, fr: Frontier, node: Node, total: Node, contribs: list) -> Step:
     """The step of the engine's reverse sweep expanding `node` (adjoint `total`) into its arguments:
-    the frontier df = Σ ⟨Gₖ, d nₖ⟩ loses the node and gains its arguments."""
-    del front[id(node)]
+    the frontier df = Σ ⟨Gₖ, d nₖ⟩ loses the node and gains its arguments.  A wide frontier is
+    written as the terms this step changed and `+ …` for the others (the same as the line before)."""
     rule, formula = registry.step_of(node)
     if node.op == "mul" and len(contribs) == 1 and \
             all(i == contribs[0][0] or a.shape == () for i, a in enumerate(node.args)):
         rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
-    for i, c in contribs:
-        a = node.args[i]
-        prev = front.get(id(a))
-        g = c if prev is None else S.add(prev[1], c)
-        front[id(a)] = (a, g, pairing(g, d_of(a)))
-    e = _frontier_expr(front)
-    text, latex = lines.write(e)
+    changed = fr.expand(node, contribs)
+    rest = len(fr.front) - len(changed)
+    if len(fr.front) <= MAX_TERMS_SHOWN or rest == 0:
+        e = fr.expr()
+        text, latex = lines.write(e)
+    else:
+        k = len(fr.log) - 1
+        e = lambda: fr.at(k)  # noqa: E731 - built only if asked for
+        text, latex = lines.write(S.add(*changed)) if changed else ("0", "0")
+        more = f"{rest} more term{'s' if rest > 1 else ''}, as in the line before"
+        text, latex = f"{text} + … ({more})", f"{latex} + \\dots \\text{{ ({more})}}"
     shapes = {"node": f"{lines.node_text(node)}: {fmt_shape(node.shape)}",
               "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
               else f"{fmt_shape(total.shape)} ✗"}
@@ -172,8 +245,8 @@ def gradient_steps(f: Node, x: Node, g0: Node, result: Node, layout_note: tuple 
     if not f.has(name):
         steps.append(Step("no dependence", f"\\mathrm{{d}}f = 0", "df = 0", {}, S.const(0)))
         return steps
-    front: dict[int, tuple[Node, Node, Node]] = {id(f): (f, g0, d0)}
-    reverse(f, x, g0, observe=lambda node, total, contribs: steps.append(_expand(lines, front, node, total, contribs)))
+    fr = Frontier(f, g0, d0)
+    reverse(f, x, g0, observe=lambda node, total, contribs: steps.append(_expand(lines, fr, node, total, contribs)))
     g = result
     ident = pairing(g, d_of(x))
     text, latex = lines.write(ident)

@@ -1,10 +1,12 @@
 """Guard: the steps (`d.steps`, `d.steps_latex`) and the index form (`d.index_latex`) are linear
 in the size of the derivative's graph (issue 12), on the families whose graphs are deep and
-shared: the gradient of an L-layer tanh MLP by W1 and the Hessian of k nested softmaxes.
+shared: the gradient of an L-layer tanh MLP by W1 and the Hessian of k nested softmaxes; and on
+a wide one, the gradient of a sum of N terms (a frontier of N terms: a line writes the terms its
+step changed, not all N).
 
 The effort is counted in the work budget's units (`matcalc.budget`: nodes built and visited,
 nodes and entries written), which are deterministic, so the guards never depend on the
-machine's load; the texts are counted in characters. Doubling the depth doubles a linear
+machine's load; the texts are counted in characters. Doubling the depth (the width) doubles a linear
 measure; the bounds (×3) leave room above that and stay far below the quadratic growth these
 passes had (×4 per doubling: each line rewrote the whole graph below it) or the exponential one
 of the index form on the softmax Hessian (a shared graph written as a tree).
@@ -44,7 +46,12 @@ def _measure(d: matcalc.Derivative, what: str) -> tuple[int, int]:
     return scope.work, chars
 
 
-FAMILIES = {"MLP gradient": (mlp_gradient, 16), "nested softmax Hessian": (softmax_hessian, 8)}
+def flat_sum_gradient(n: int) -> matcalc.Derivative:
+    return matcalc.diff(F.flat_sum(n)[1], "x")
+
+
+FAMILIES = {"MLP gradient": (mlp_gradient, 16), "nested softmax Hessian": (softmax_hessian, 8),
+            "flat sum gradient": (flat_sum_gradient, 100)}
 
 
 @pytest.mark.parametrize("what", ["steps", "index form"])
