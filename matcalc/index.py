@@ -141,7 +141,8 @@ class IndexPrinter:
 def index_latex(d) -> str:
     """LaTeX of one entry of the derivative `d` in index notation; the pieces the graph shares
     (and very deep ones) are named once, each defined entry by entry after `where`."""
-    p = IndexPrinter(taken={"i", "j"} | set(d.parsed.var_shapes) | {d.wrt} | ({d.upstream} if d.upstream else set()))
+    names = set(d.parsed.var_shapes) | {d.wrt} | ({d.upstream} if d.upstream else set())
+    p = IndexPrinter(taken={"i", "j"} | names | {v.lower() for v in names})  # X is written x
     form = _lhs(p, d)
     if form is None:
         from .render import to_latex
