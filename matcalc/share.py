@@ -216,6 +216,13 @@ class Session:
             memo[id(n)] = (n, got)
         return printer.render(root)[0]
 
+    def alias(self, n: Node, shown: Node) -> None:
+        """Write `n` from now on as `shown` was written (the same value, written another way)."""
+        memo = self.printer.memo
+        hit = memo.get(id(shown))
+        if hit is not None and hit[0] is shown and id(n) not in memo:
+            memo[id(n)] = (n, hit[1])
+
     def take_defs(self) -> list[tuple[str, str]]:
         """The bindings introduced since the last call, each after those it uses."""
         out, self.defs = self.defs, []

@@ -138,12 +138,44 @@ class Lines:
         """(text, LaTeX) of e; the names it introduces wait in `where()`."""
         return self.text.write(e), self.latex.write(e)
 
+    def alias(self, n: Node, shown: Node) -> None:
+        """Later lines write `n` as `shown` was written (when it was)."""
+        if shown is not n:
+            self.text.alias(n, shown)
+            self.latex.alias(n, shown)
+
     def where(self) -> tuple[str, str]:
         """The ` where …` of the names introduced since the last call, as text and LaTeX."""
         from .render_latex import _latex_symbol
         t, l = self.text.take_defs(), self.latex.take_defs()
         return ((" where " + "; ".join(f"{k} = {v}" for k, v in t)) if t else "",
                 (",\\quad \\text{where } " + ",\\; ".join(f"{_latex_symbol(k)} = {v}" for k, v in l)) if l else "")
+
+
+def _in_terms_of(c: Node, prev: Node) -> Node | None:
+    """`c` written with `prev` as one factor, when c's factors include all of prev's (for a
+    product of matrices: in a row); a node for printing only (not flattened, same value)."""
+    if c is prev or c.op != prev.op or c.op not in ("mul", "matmul") or len(prev.args) < 2:
+        return None
+    if c.op == "matmul":
+        m = len(prev.args)
+        for s in range(len(c.args) - m + 1):
+            if c.args[s] is prev.args[0] and all(c.args[s + j] is prev.args[j] for j in range(m)):
+                return None if m == len(c.args) else make("matmul", c.args[:s] + (prev,) + c.args[s + m:], None, c.shape)
+        return None
+    (cc, cf), (pc, pf) = [(n.args[0].attr, n.args[1:]) if n.args[0].op == "const" else (1.0, n.args) for n in (c, prev)]
+    rest = {}
+    for f in cf:
+        rest.setdefault(id(f), []).append(f)
+    for f in pf:
+        if not rest.get(id(f)):
+            return None
+        rest[id(f)].pop()
+    others = tuple(f for fs in rest.values() for f in fs)
+    if not others or pc == 0:
+        return None
+    coef = (S.const(cc / pc),) if cc != pc else ()
+    return make("mul", coef + (prev,) + others, None, c.shape)
 
 
 #: a frontier with more terms than this is written with the terms a step leaves alone elided
@@ -159,35 +191,44 @@ class Frontier:
     costs only what it changes, however wide the frontier."""
 
     def __init__(self, f: Node, g0: Node, d0: Node):
-        self.front: dict = {id(f): (f, g0, d0)}
+        self.front: dict = {id(f): (f, g0, d0, d0)}  # key -> (node, adjoint, term, term as written)
         self.extra: dict[int, list] = {}   # node id -> the keys of its terms of their own
         self.start = dict(self.front)
         self.log: list[tuple[list, list]] = []
 
-    def expand(self, node: Node, contribs: list) -> list[Node]:
-        """Replace `node` by its arguments' contributions; the terms added or changed."""
+    def expand(self, node: Node, total: Node, contribs: list) -> list[tuple[Node, Node]]:
+        """Replace `node` by its arguments' contributions; (adjoint, as written) of the terms
+        added or changed: a contribution whose factors include all of `total`'s is written as
+        `total` times the others (`g5 * (1 - tanh(z) ** 2)`, not the whole flattened product)."""
         front = self.front
         removed = [id(node)] + self.extra.pop(id(node), [])
         for key in removed:
             del front[key]
-        changed = {}
+        changed, shown = {}, []
         for i, c in contribs:
             a = node.args[i]
             prev = front.get(id(a))
             if prev is None:
-                key, g = id(a), c
+                key, g, w = id(a), c, _in_terms_of(c, total) or c
             elif prev[1].op != "add" or len(prev[1].args) < MAX_TERMS_SHOWN:
                 key, g = id(a), S.add(prev[1], c)
+                w = g
             else:
                 keys = self.extra.setdefault(id(a), [])
-                key, g = (id(a), len(keys) + 1), c
+                key, g, w = (id(a), len(keys) + 1), c, _in_terms_of(c, total) or c
                 keys.append(key)
-            front[key] = changed[key] = (a, g, pairing(g, d_of(a)))
+            term = pairing(g, d_of(a))
+            front[key] = changed[key] = (a, g, term, term if w is g else pairing(w, d_of(a)))
+            shown.append((g, w))
         self.log.append((removed, list(changed.items())))
-        return [t for _, _, t in changed.values()]
+        return shown
 
     def expr(self) -> Node:
-        return S.add(*[t for _, _, t in self.front.values()])
+        return S.add(*[t for _, _, t, _ in self.front.values()])
+
+    def shown(self, keys=None) -> Node:
+        """The expression as written: each term with its adjoint as written."""
+        return S.add(*[e[3] for k, e in self.front.items() if keys is None or k in keys])
 
     def at(self, k: int) -> Node:
         """The expression of the frontier after step k (replaying the log)."""
@@ -196,7 +237,7 @@ class Frontier:
             for key in removed:
                 del front[key]
             front.update(changed)
-        return S.add(*[t for _, _, t in front.values()])
+        return S.add(*[t for _, _, t, _ in front.values()])
 
 
 def _expand(lines: Lines, fr: Frontier, node: Node, total: Node, contribs: list) -> Step:
@@ -207,17 +248,19 @@ def _expand(lines: Lines, fr: Frontier, node: Node, total: Node, contribs: list)
     if node.op == "mul" and len(contribs) == 1 and \
             all(i == contribs[0][0] or a.shape == () for i, a in enumerate(node.args)):
         rule, formula = "linearity (a constant factor)", r"\mathrm{d}(cA) = c\,\mathrm{d}A"
-    changed = fr.expand(node, contribs)
-    rest = len(fr.front) - len(changed)
+    shown = fr.expand(node, total, contribs)
+    rest = len(fr.front) - len(shown)
     if len(fr.front) <= MAX_TERMS_SHOWN or rest == 0:
         e = fr.expr()
-        text, latex = lines.write(e)
+        text, latex = lines.write(fr.shown())
     else:
         k = len(fr.log) - 1
         e = lambda: fr.at(k)  # noqa: E731 - built only if asked for
-        text, latex = lines.write(S.add(*changed)) if changed else ("0", "0")
+        text, latex = lines.write(fr.shown(dict(fr.log[-1][1]))) if shown else ("0", "0")
         more = f"{rest} more term{'s' if rest > 1 else ''}, as in the line before"
         text, latex = f"{text} + … ({more})", f"{latex} + \\dots \\text{{ ({more})}}"
+    for g, w in shown:  # a later line writing the adjoint itself writes it as it was written here
+        lines.alias(g, w)
     shapes = {"node": f"{lines.node_text(node)}: {fmt_shape(node.shape)}",
               "adjoint": f"{fmt_shape(total.shape)} ✓" if total.shape == node.shape or total.shape == ()
               else f"{fmt_shape(total.shape)} ✗"}
@@ -377,8 +420,8 @@ def derivation_steps(d) -> list:
                     f"\\left(\\frac{{\\partial f}}{{\\partial {xl}}}\\right)^{{T}} = {to_latex(d.result)}",
                     f"numerator layout: the transpose, {to_text(d.result)}")
         assumption = None
-        raw = reverse(f, x, S.const(1))
-        if d.fact_names and raw is not grad:
+        raw = reverse(f, x, S.const(1)) if d.fact_names else grad  # a sweep only when facts may change it
+        if raw is not grad:
             assumption = (f"assumption: {', '.join(d.fact_names)}", grad)
             grad = raw
         return gradient_steps(f, x, S.const(1), grad, note, assumption)
