@@ -50,8 +50,14 @@ def flat_sum_gradient(n: int) -> matcalc.Derivative:
     return matcalc.diff(F.flat_sum(n)[1], "x")
 
 
+def nested_tanh_gradient(k: int) -> matcalc.Derivative:
+    """Each adjoint is the one before times a factor, all flattened into one product: a line
+    writes it as the earlier adjoint's name times the new factor."""
+    return matcalc.diff("sum(" + "tanh(" * k + "x" + ")" * k + ")", "x")
+
+
 FAMILIES = {"MLP gradient": (mlp_gradient, 16), "nested softmax Hessian": (softmax_hessian, 8),
-            "flat sum gradient": (flat_sum_gradient, 100)}
+            "flat sum gradient": (flat_sum_gradient, 100), "nested tanh gradient": (nested_tanh_gradient, 50)}
 
 
 @pytest.mark.parametrize("what", ["steps", "index form"])
