@@ -208,8 +208,10 @@ class Session:
                     got = self._name(n, got[0], label)
             elif len(got[0]) >= self.long and not self.keep(n):
                 a = n.args[0]
-                if n.op == "T" and a.args and not self.keep(a) and id(a) not in self.labels:
-                    self._name(a, memo[id(a)][1][0])  # name Xᵀ's X, not Xᵀ
+                hit = memo.get(id(a))
+                if n.op == "T" and a.args and not self.keep(a) and id(a) not in self.labels \
+                        and hit is not None and hit[0] is a:
+                    self._name(a, hit[1][0])  # name Xᵀ's X, not Xᵀ
                     got = printer.dispatch(n)
                 else:
                     got = self._name(n, got[0])
