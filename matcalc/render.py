@@ -135,19 +135,11 @@ class _Base:
 
     def transposes(self, n: Node) -> int:
         """How many transposes writing n takes (counted over its tree, memoised per node)."""
+        from .expr import postorder
         memo = self._ntrans  # id -> (node, count): holding the node keeps its id its own
-        stack = [n]  # children first, stopping at the nodes counted before: linear over all calls
-        while stack:
-            m = stack[-1]
-            if id(m) in memo:
-                stack.pop()
-                continue
-            todo = [a for a in m.args if id(a) not in memo]
-            if todo:
-                stack.extend(todo)
-                continue
-            memo[id(m)] = (m, min(10**9, (m.op == "T") + sum(memo[id(a)][1] for a in m.args)))
-            stack.pop()
+        if id(n) not in memo:
+            for m in postorder(n, lambda m: id(m) in memo):
+                memo[id(m)] = (m, min(10**9, (m.op == "T") + sum(memo[id(a)][1] for a in m.args)))
         return memo[id(n)][1]
 
     def at(self, n: Node, prec: int) -> str:
