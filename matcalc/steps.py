@@ -228,7 +228,8 @@ class Frontier:
 
     def shown(self, keys=None) -> Node:
         """The expression as written: each term with its adjoint as written."""
-        return S.add(*[e[3] for k, e in self.front.items() if keys is None or k in keys])
+        entries = self.front.values() if keys is None else [self.front[k] for k in keys]
+        return S.add(*[e[3] for e in entries])
 
     def at(self, k: int) -> Node:
         """The expression of the frontier after step k (replaying the log)."""
