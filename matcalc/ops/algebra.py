@@ -43,6 +43,15 @@ def _col(x):
     return x.reshape(-1, 1) if x.ndim == 1 else x.reshape(1, 1) if x.ndim == 0 else x
 
 
+def _chain(xs: list):
+    """The product of a chain of arrays: numpy's optimal order (cubic in the chain's length) by
+    blocks of at most 12 factors, so that a long chain costs time linear in its length."""
+    xs = [_col(x) for x in xs]
+    while len(xs) > 12:
+        xs = [np.linalg.multi_dot(xs[i:i + 12]) if len(xs[i:i + 12]) > 1 else xs[i] for i in range(0, len(xs), 12)]
+    return np.linalg.multi_dot(xs) if len(xs) > 2 else xs[0] @ xs[1] if len(xs) == 2 else xs[0]
+
+
 def _sp_K(ctx, n, a):
     p, q = ctx.size(n.attr[0]), ctx.size(n.attr[1])
     v = ctx.sp.zeros(p * q, p * q)
@@ -294,7 +303,7 @@ defop("pow", sample=("X ** Y", {"X": ("m", "n"), "Y": ("m", "n")}, ["X", "Y"]),
 defop("matmul", sample=("A @ B", {"A": ("m", "n"), "B": ("n", "p")}, ["A", "B"]),
       arity=None, core=True, build=lambda n, a: matmul(*a), vjp=_matmul_vjp,
       jvp=lambda n, ds: add(*[matmul(*n.args[:i], d, *n.args[i + 1:]) for i, d in enumerate(ds) if d is not None]),
-      np=lambda n, a, d: np.linalg.multi_dot([_col(x) for x in a]) if len(a) > 2 else _col(a[0]) @ _col(a[1]),
+      np=lambda n, a, d: _chain(a),
       sp=_sp_matmul, code=lambda g, n: g.matmul(n.args), vec_jac=_matmul_vec_jac, index=_index_matmul,
       step=("product rule", r"\mathrm{d}(AB) = \mathrm{d}A\, B + A\, \mathrm{d}B"))
 defop("T", sample=("X.T", {"X": ("m", "n")}, ["X"]),
