@@ -41,6 +41,11 @@ _HELPERS = {
                     "    t = (a @ m.reshape(a.shape[1], -1)).reshape(a.shape[0], b.shape[1], k)\n"
                     "    out = (b @ t).reshape(a.shape[0] * b.shape[0], k)\n"
                     "    return out.reshape(-1) if vec else out\n"),
+    "_gram": ("def _gram(b, v):\n"
+              "    # b.T @ diag(v) @ b for v >= 0, as c.T @ c with c = sqrt(v) b: numpy computes a product\n"
+              "    # of an array with its own transpose as a symmetric rank-k update (half the work)\n"
+              "    c = {ns}.sqrt(v)[:, None] * b\n"
+              "    return c.T @ c\n"),
     "_kron_comm": ("def _kron_comm(a, b, p, q):\n"
                    "    # (a ⊗ b) @ K(p, q) built at its size: the Kronecker product's columns permuted\n"
                    "    r = a.shape[0] * b.shape[0]\n"

@@ -33,6 +33,7 @@ class CodeGen(Products):
         self.names: dict[str, str] = {}      # variable -> identifier in the generated code
         self.dim_names: dict[str, str] = {}  # dimension -> identifier
         self.pieces: list = []
+        self.signs: dict[int, tuple] = {}  # node id -> (lo, hi) range of its entries (Products.nonneg)
         self.branch_depth = 0  # run-time choices around the code being emitted
         self.droppable: set[str] = set()  # temporaries of diag(v): dropped when nothing reads them
 

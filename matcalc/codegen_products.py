@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from .chain import SYMBOLIC, best_order, product_shape
-from .cost import Poly, choose, matmul_cost, size
+from .bounds import entry_range
+from .cost import Poly, choose, left_tree, matmul_cost, size, three, tree_cost
 from .expr import as_2d
 
 MAX_BRANCH_DEPTH = 2
@@ -39,7 +40,7 @@ class Products:
                 pieces, run = pieces + ([f] if f is not None else []), []
             else:
                 run.append(f)
-        pieces = self.combine_structured(pieces)
+        pieces = self.combine_structured(self.gram(pieces))
         if len(pieces) == 1:
             return self.code[id(pieces[0])]
         j = next((i for i, p in enumerate(pieces) if p.op not in _STRUCTURED), 0)
@@ -65,6 +66,26 @@ class Products:
             return f"{self.helper('_comm_apply')}({self.dim(p)}, {self.dim(q)}, {acc})"
         a, b = self.kron_parts(f)
         return f"{self.helper('_kron_apply')}({a}, {b}, {acc})"
+
+    def gram(self, pieces: list) -> list:
+        """Bᵀ diag(v) B with v ≥ 0 whatever the values (softmax, exp, squares, …) as the Gram
+        matrix of sqrt(v) B: numpy multiplies an array by its own transpose as a symmetric
+        rank-k update, half the work of a matrix product."""
+        if self.backend != "numpy" or len(pieces) < 3:
+            return pieces
+        out: list = []
+        for p in pieces:
+            out.append(p)
+            if len(out) >= 3 and out[-2].op == "diag" and out[-3].op == "T" and out[-3].args[0] is out[-1] \
+                    and len(out[-1].shape) == 2 and not _is_row(out[-1].shape) and self.nonneg(out[-2].args[0]):
+                b, dg, _ = out.pop(), out.pop(), out.pop()
+                out.append(self.piece(f"{self.helper('_gram')}({self.code[id(b)]}, {self.code[id(dg.args[0])]})",
+                                      (b.shape[1], b.shape[1])))
+        return out
+
+    def nonneg(self, v) -> bool:
+        """Whether every entry of v is ≥ 0 whatever the variables' values (matcalc.bounds)."""
+        return entry_range(v, self.signs)[0] >= 0
 
     def kron_parts(self, f) -> tuple[str, str]:
         """The 2-D codes of a Kronecker factor's two operands."""
@@ -212,11 +233,11 @@ class Products:
         if len(shapes) == 2:
             return matmul_cost(*shapes)
         if len(shapes) == 3:
-            left, right = _three(shapes)
+            left, right = three(shapes)
             choice = self.decide(left, right)
             return left if choice is True else right if choice is False else Poly.min(left, right)
         tree = best_order(shapes)
-        return _tree_cost(tree, shapes)[0] if tree is not None else _tree_cost(_left_tree(len(shapes)), shapes)[0]
+        return tree_cost(tree, shapes)[0] if tree is not None else tree_cost(left_tree(len(shapes)), shapes)[0]
 
     def decide(self, a: Poly, b: Poly) -> bool | None:
         """choose(a, b), made now (every size SYMBOLIC) when run-time choices nest too deep."""
@@ -303,7 +324,7 @@ class Products:
         whose cheapest order depends on sizes known at run time are ordered at run time."""
         shapes = [f.shape for f in run]
         if len(run) == 3:
-            left, right = _three(shapes)
+            left, right = three(shapes)
             choice = self.decide(left, right)
             if choice is None:
                 code = self.runtime_choice(left, right, lambda: self.emit_tree(((0, 1), 2), run)[0],
@@ -375,29 +396,6 @@ def _times(a: str, an, c: str, cn) -> str:
     if cn is not None and cn.op == "eye":
         return a
     return f"({a} @ {c})"
-
-
-def _three(shapes: list) -> tuple[Poly, Poly]:
-    """The costs of (A B) C and A (B C)."""
-    a, b, c = shapes
-    return (matmul_cost(a, b) + matmul_cost(product_shape(a, b), c),
-            matmul_cost(b, c) + matmul_cost(a, product_shape(b, c)))
-
-
-def _left_tree(k: int):
-    t = 0
-    for i in range(1, k):
-        t = (t, i)
-    return t
-
-
-def _tree_cost(t, shapes: list) -> tuple:
-    """(cost, shape) of an association tree over shapes."""
-    if isinstance(t, int):
-        return Poly(), shapes[t]
-    lc, ls = _tree_cost(t[0], shapes)
-    rc, rs = _tree_cost(t[1], shapes)
-    return lc + rc + matmul_cost(ls, rs), product_shape(ls, rs)
 
 
 def _always_distribute(fs, i: int, terms) -> bool:

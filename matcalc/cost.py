@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 
+from .chain import product_shape
 from .expr import as_2d, dim_factors
 
 SAMPLE_SIZES = (1, 3, 30, 300, 3000)
@@ -112,3 +113,26 @@ def _envs(names: list):
             env = dict.fromkeys(names, rest)
             env[x] = s
             yield env
+
+
+def three(shapes: list) -> tuple[Poly, Poly]:
+    """The costs of (A B) C and A (B C)."""
+    a, b, c = shapes
+    return (matmul_cost(a, b) + matmul_cost(product_shape(a, b), c),
+            matmul_cost(b, c) + matmul_cost(a, product_shape(b, c)))
+
+
+def left_tree(k: int):
+    t = 0
+    for i in range(1, k):
+        t = (t, i)
+    return t
+
+
+def tree_cost(t, shapes: list) -> tuple:
+    """(cost, shape) of an association tree over shapes."""
+    if isinstance(t, int):
+        return Poly(), shapes[t]
+    lc, ls = tree_cost(t[0], shapes)
+    rc, rs = tree_cost(t[1], shapes)
+    return lc + rc + matmul_cost(ls, rs), product_shape(ls, rs)

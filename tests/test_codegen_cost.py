@@ -167,3 +167,39 @@ def test_structured_products_every_backend(kind, expr, wrt, backend):
     got = d.compile(backend)(v)
     got = got.detach().numpy() if hasattr(got, "detach") else np.asarray(got)
     np.testing.assert_allclose(got, d.evaluate(v), rtol=EV_RTOL, atol=EV_ATOL)
+
+
+# --------------------------------------------------------------------------- Gram products
+
+@pytest.mark.parametrize("expr, wrt, gram", [
+    ("logsumexp(A @ x)", "x", True),                        # Aᵀ diag(softmax) A
+    ("sum(exp(A @ x))", "x", True),
+    ("sum(log(1 + exp(-y * (X @ w))))", "w", True),         # σ y² (1 - σ) ≥ 0 since σ ∈ [0, 1]
+    ("sum((A @ x) ** 4)", "x", True),                       # an even power
+    ("sum(tanh(A @ x))", "x", False),                       # tanh (1 - tanh²): either sign
+    ("sum(sin(A @ x))", "x", False),
+])
+def test_gram_product_only_for_a_nonnegative_diagonal(expr, wrt, gram):
+    d = matcalc.hessian(expr, wrt)
+    src = d.to_python()
+    assert ("_gram(" in src) == gram, src
+    assert "_gram(" not in d.to_python("torch") and "_gram(" not in d.to_python("jax")
+    rng = np.random.default_rng(4)
+    v = {"A": rng.standard_normal((7, 5)), "x": rng.standard_normal(5), "X": rng.standard_normal((9, 4)),
+         "w": rng.standard_normal(4), "y": rng.choice([-1.0, 1.0], 9)}
+    v = {k: v[k] for k in d.parsed.var_shapes}
+    got = d.compile()(v)
+    np.testing.assert_allclose(got, d.evaluate(v), rtol=EV_RTOL, atol=EV_ATOL)
+    if gram:
+        np.testing.assert_array_equal(got, got.T)  # a symmetric rank-k update is exactly symmetric
+
+
+def test_entry_ranges():
+    from matcalc.bounds import entry_range
+    d = matcalc.hessian("sum(log(1 + exp(-y * (X @ w))))", "w")
+    diag = next(n for n in __import__("matcalc.expr", fromlist=["postorder"]).postorder(d.result) if n.op == "diag")
+    lo, hi = entry_range(diag.args[0], {})
+    assert lo == 0 and hi == float("inf")
+    e = matcalc.parse("1 - sigmoid(x) ** 2").expr
+    assert entry_range(e, {}) == (0.0, 1.0)
+    assert entry_range(matcalc.parse("tanh(x) * exp(x)").expr, {})[0] == -float("inf")
