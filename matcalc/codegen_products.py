@@ -184,8 +184,11 @@ class Products:
         parts = []
         for c, t in terms:
             inner = self.matmul([*fs[:i], *self.term_factors(t), *fs[i + 1:]])
-            parts.append(f"({inner})" if c is None else f"{self.c(c)} * ({inner})")
-        return " + ".join(parts)
+            if c is not None and c.op == "const" and float(c.attr) == -1.0 and parts:
+                parts.append(f"- ({inner})")
+            else:
+                parts.append(("+ " if parts else "") + (f"({inner})" if c is None else f"{self.c(c)} * ({inner})"))
+        return " ".join(parts)
 
     def term_factors(self, t) -> list:
         """A term's factors in a distributed product (a product computed already is one factor)."""
@@ -203,18 +206,26 @@ class Products:
 
     # ---- costs and choices
     def product_cost(self, fs) -> Poly | None:
-        """Multiply-adds of the product as generated (None with a Kronecker or commutation factor)."""
+        """Multiply-adds of the product as generated: each run of ordinary factors in its order,
+        the runs' results multiplied left to right, a diag factor one scaling (None with a
+        Kronecker or commutation factor)."""
         if any(f.op in ("kron", "K") for f in fs):
             return None
-        total, run, shape = Poly(), [], None
+        total, run, acc, shape = Poly(), [], None, None
         for f in list(fs) + [None]:
             if f is not None:
                 shape = f.shape if shape is None else product_shape(shape, f.shape)
-            if f is None or f.op == "diag":
-                total = total + self.chain_cost([g.shape for g in run])
-                run = []
-            else:
+            if f is not None and f.op != "diag":
                 run.append(f)
+                continue
+            if run:
+                total = total + self.chain_cost([g.shape for g in run])
+                r = run[0].shape
+                for g in run[1:]:
+                    r = product_shape(r, g.shape)
+                if acc is not None:
+                    total = total + matmul_cost(acc, r)
+                acc, run = (r if acc is None else product_shape(acc, r)), []
         n_diag = sum(f.op == "diag" for f in fs)
         return total + size(shape) * Poly({(): n_diag}) if n_diag else total
 
