@@ -2,7 +2,8 @@
 
 Each distinct subexpression used more than once is computed once (the graph is interned);
 `diag(v) @ A` becomes `v[:, None] * A`, and a Kronecker or commutation matrix that multiplies
-something is applied by reshaping, never built.
+something is applied by reshaping, never built. Products (association, distribution over a sum,
+structured factors, Gram products) are in codegen_products.py.
 """
 from __future__ import annotations
 
