@@ -35,6 +35,7 @@ class CodeGen(Products):
         self.dim_names: dict[str, str] = {}  # dimension -> identifier
         self.pieces: list = []
         self.signs: dict[int, tuple] = {}  # node id -> (lo, hi) range of its entries (Products.nonneg)
+        self.undo: list = []  # (node id, code) replaced by a hoisted temporary
         self.branch_depth = 0  # run-time choices around the code being emitted
         self.droppable: set[str] = set()  # temporaries of diag(v): dropped when nothing reads them
 

@@ -202,6 +202,7 @@ class Products:
             if not re.fullmatch(r"[A-Za-z_]\w*(\.T)?", code):
                 self.ntemp += 1
                 self.lines.append(f"_t{self.ntemp} = {code}")
+                self.undo.append((id(g), code))  # inside a run-time branch: defined in that branch only
                 self.code[id(g)] = f"_t{self.ntemp}"
 
     # ---- costs and choices
@@ -264,13 +265,15 @@ class Products:
         name = lambda x: self.dim_names.get(x, x)  # noqa: E731
         cond = f"{a.code(name)} <= {b.code(name)}"
         self.branch_depth += 1
-        n0 = len(self.lines)
+        n0, u0 = len(self.lines), len(self.undo)
         ca = gen_a()
         la = self.lines[n0:]
         del self.lines[n0:]
+        self.restore(u0)
         cb = gen_b()
         lb = self.lines[n0:]
         del self.lines[n0:]
+        self.restore(u0)
         self.branch_depth -= 1
         if not la and not lb:
             return f"({ca} if {cond} else {cb})"
@@ -279,6 +282,12 @@ class Products:
         self.lines += [f"if {cond}:", *("    " + ln for ln in la), f"    {t} = {ca}",
                        "else:", *("    " + ln for ln in lb), f"    {t} = {cb}"]
         return t
+
+    def restore(self, mark: int) -> None:
+        """Forget the temporaries hoisted since `mark` (they live in a branch that has ended)."""
+        while len(self.undo) > mark:
+            key, code = self.undo.pop()
+            self.code[key] = code
 
     # ---- pairs and chains of ordinary factors
     def outer(self, a: str, b: str) -> str:

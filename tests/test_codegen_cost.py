@@ -203,3 +203,17 @@ def test_entry_ranges():
     e = matcalc.parse("1 - sigmoid(x) ** 2").expr
     assert entry_range(e, {}) == (0.0, 1.0)
     assert entry_range(matcalc.parse("tanh(x) * exp(x)").expr, {})[0] == -float("inf")
+
+
+@pytest.mark.parametrize("expr", [
+    "sum(((T - U @ V.T) @ (S - V @ V.T)) ** 2)",             # two sum factors, choices nested
+    "sum((exp(T) - U @ V.T) @ (S - V @ exp(V).T))",
+])
+@pytest.mark.parametrize("m, n, p", [(6, 5, 2), (3, 4, 9), (8, 2, 2)])
+def test_nested_run_time_choices(expr, m, n, p):
+    d = matcalc.diff(expr, "U")
+    rng = np.random.default_rng(5)
+    v = {"T": rng.standard_normal((m, n)), "U": rng.standard_normal((m, p)), "V": rng.standard_normal((n, p)),
+         "S": rng.standard_normal((n, n))}
+    v = {k: v[k] for k in d.parsed.var_shapes}
+    np.testing.assert_allclose(d.compile()(v), d.evaluate(v), rtol=EV_RTOL, atol=EV_ATOL)
