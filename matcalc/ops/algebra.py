@@ -104,6 +104,21 @@ def _code_T(g, n):
     return g.f("T", x=g.c(a)) if len(a.shape) == 2 and a.shape[0] != 1 else g.code[id(a)]
 
 
+def _code_add(g, n):
+    """a + b + …, a term -1 * t written `- t` (one operation instead of two)."""
+    out = []
+    for i, a in enumerate(n.args):
+        if i and _is_negation(a) and not g.code[id(a)].startswith("_t"):
+            out.append(f"- {g.c(a.args[1])}")
+        else:
+            out.append(("+ " if i else "") + g.c(a))
+    return " ".join(out)
+
+
+def _is_negation(a) -> bool:
+    return a.op == "mul" and len(a.args) == 2 and a.args[0].op == "const" and float(a.args[0].attr) == -1.0
+
+
 def _code_pow(g, n):
     base, e = n.args
     if e.op == "const" and e.attr == -1:
@@ -287,7 +302,7 @@ defop("add", sample=("X + y.T", {"X": ("m", "n"), "y": ("n",)}, ["X", "y"]),
       vjp=lambda g, n, i: unbroadcast(g, n.args[i].shape),
       jvp=lambda n, ds: _sum_terms(n, [d for d in ds if d is not None]),
       np=lambda n, a, d: sum(a[1:], a[0]), sp=_sp_addmul,
-      code=lambda g, n: " + ".join(g.c(a) for a in n.args), vec_jac=_add_vec_jac,
+      code=lambda g, n: _code_add(g, n), vec_jac=_add_vec_jac,
       step=("linearity", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"))
 defop("mul", sample=("X * Y", {"X": ("m", "n"), "Y": ("m", "n")}, ["X", "Y"]),
       arity=None, core=True, build=lambda n, a: mul(*a),
