@@ -45,6 +45,9 @@ def factor_key(f: Node) -> tuple:
 #: writes is shorter and stays flat, with like terms and powers collected; factoring
 #: (`_common_end`) opens a product's block where two chains differ.
 FLAT_MAX = 16
+#: the same for Hadamard products, shorter: each factor's derivative repeats all the others, so a
+#: flattened product of k factors costs k² in its gradient (nested x ⊙ σ(x) reaches it at 8 levels)
+MUL_FLAT_MAX = 8
 
 
 # ----------------------------------------------------------------------------- sums
@@ -313,9 +316,9 @@ def mul(*factors: Node) -> Node:
     for f in factors:
         if f.op != "mul":
             flat.append(f)
-        elif len(f.args) <= FLAT_MAX or f.args[0].op == "const" and len(f.args) == 2:
+        elif len(f.args) <= MUL_FLAT_MAX or f.args[0].op == "const" and len(f.args) == 2:
             flat.extend(f.args)
-        else:  # a long product stays one factor, its coefficient taken out (FLAT_MAX)
+        else:  # a long product stays one factor, its coefficient taken out (MUL_FLAT_MAX)
             if f.args[0].op == "const":
                 flat.append(f.args[0])
                 f = make("mul", f.args[1:], None, _joint(f.args[1:]))
