@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .expr import Node
 from .ops import registry
-from .render import _latex_symbol, fmt_number
+from .render import _latex_symbol, latex_number
 
 _FREE = ["k", "l", "r", "s", "t", "u", "v", "a", "b", "c"]
 
@@ -43,7 +43,7 @@ class IndexPrinter:
         if op == "dvar":
             return r"\mathrm{d}" + self.sym(n.attr, idx)
         if op == "const":
-            return fmt_number(n.attr)
+            return latex_number(n.attr)
         if op == "numel":
             return " ".join(_latex_symbol(f) if isinstance(f, str) else str(f) for f in (n.attr if isinstance(n.attr, tuple) else (n.attr,)))
         if op == "eye":

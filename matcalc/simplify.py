@@ -15,7 +15,8 @@ import math
 
 from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape  # noqa: F401
 from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, size, sort_key
-from .leaves import commutation, const, dvar, eye, is_const, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
+from .leaves import commutation, const, dvar, eye, is_const, is_finite, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
+from .leaves import over, plus, power, times
 from .ops import registry
 
 
@@ -57,7 +58,7 @@ def _factor(terms: list[tuple[float, Node]], shape: tuple):
     if len(terms) < 2:
         return None
     c0 = abs(terms[0][0])
-    if c0 != 1 and all(abs(c) == c0 for c, _ in terms):  # 2a − 2b = 2 (a − b)
+    if c0 != 1 and math.isfinite(c0) and all(abs(c) == c0 for c, _ in terms):  # 2a − 2b = 2 (a − b)
         return mul(const(c0), add(*[_scale(c / c0, b) for c, b in terms]))
     if any(b.shape != shape for _, b in terms):
         return None
@@ -119,14 +120,14 @@ def add(*terms: Node) -> Node:
         if c is not None and any(u is not t and u.shape == shape for u in flat):
             t = c  # c 1ᵀ beside a term of the full shape: the m×1 column c broadcasts as it is
         if t.op == "const" or (t.op == "ones" and t.shape != shape):
-            total += t.attr if t.op == "const" else 1.0
+            total = plus(total, t.attr if t.op == "const" else 1.0)
             continue
         c, b = _split_coef(t)
         slot = coefs.get(id(b))
         if slot is None:
             coefs[id(b)] = [c, b]
         else:
-            slot[0] += c
+            slot[0] = plus(slot[0], c)
     pairs = _merge_sums([(c, b) for c, b in coefs.values() if c != 0])
     if total != 0:
         pairs.append((total, const(1)))
@@ -253,31 +254,31 @@ def mul(*factors: Node) -> Node:
     shape = _joint(flat)
     if shape is None:
         _fail("*", *flat)
-    coef = 1.0
+    coef, zero = 1.0, False
     bases: dict[int, list] = {}
     for f in flat:
         if f.op == "const":
-            coef *= f.attr
+            coef = times(coef, f.attr)
             continue
         if is_zero(f):
-            return zeros(shape)
+            zero = True
+            continue
         b, e = _base_exp(f)
         slot = bases.get(id(b))
         if slot is None:
             bases[id(b)] = [b, e]
         else:
-            slot[1] += e
-    if coef == 0:
-        return zeros(shape)
+            slot[1] = plus(slot[1], e)
+    if zero or coef == 0:  # 0 x = 0 for an expression x, but 0 · inf and 0 · nan are nan
+        return zeros(shape) if math.isfinite(coef) else bcast(const(math.nan), shape)
     others = []
     for b, e in bases.values():
         p = pow_(b, const(e)) if e != 1 else b
-        if p.op == "const":
-            coef *= p.attr
-        elif p.op == "mul":
-            others.extend(p.args)
-        else:
-            others.append(p)
+        for g in (p.args if p.op == "mul" else (p,)):  # (3 x) ** 1 is 3 x: its number joins coef
+            if g.op == "const":
+                coef = times(coef, g.attr)
+            else:
+                others.append(g)
     others = _spanned(I.apply("mul", others) or others, shape)
     if not others:
         return bcast(const(coef), shape)
@@ -290,10 +291,9 @@ def mul(*factors: Node) -> Node:
 
 
 def div(a: Node, b: Node) -> Node:
+    """a / b; over a constant, a times its reciprocal (1/0 is inf, so x / 0 is inf · x)."""
     if b.op == "const":
-        if b.attr == 0:
-            return make("mul", (a, make("pow", (b, const(-1)), None, ())), None, a.shape)
-        return mul(const(1.0 / b.attr), a)
+        return mul(const(over(1.0, b.attr)), a)
     return mul(a, pow_(b, const(-1)))
 
 
@@ -307,13 +307,10 @@ def pow_(a: Node, b: Node) -> Node:
             return bcast(const(1), shape)
         if e == 1:
             return a
-        if a.op == "const":
-            try:
-                v = a.attr ** e
-                if isinstance(v, float) and math.isfinite(v):
-                    return const(v)
-            except (ZeroDivisionError, OverflowError, ValueError):
-                pass
+        if a.op == "const" or is_zero(a):  # 0 ** -1 is inf everywhere, 0 ** 2 zero
+            v = power(a.attr if a.op == "const" else 0.0, e)
+            if v is not None:
+                return bcast(const(v), shape) if v or a.op == "const" else zeros(shape)
         if is_ones(a):
             return a
         return I.apply("pow", a, b) or make("pow", (a, b), None, shape)
@@ -362,7 +359,7 @@ def matmul(*factors: Node) -> Node:
         return mul(*scalars) if scalars else const(1)
     shape = _seams_shape(chain, seams)
     if (special and any(is_zero(f) for f in chain)) or any(is_zero(s) for s in scalars):
-        return zeros(shape)
+        return mul(*[s for s in scalars if not is_finite(s)], zeros(shape))  # nan · 0 stays nan
     if special and len(chain) > 1:
         kept = [f for f in chain if f.op != "eye"]
         if len(kept) != len(chain):
@@ -388,7 +385,7 @@ def fn(name: str, a: Node) -> Node:
     spec = registry.fn(name)
     if a.op == "const":
         v = spec.fold_value(a.attr)
-        if math.isfinite(v):
+        if math.isfinite(v) or not spec.overflows(a.attr):  # exp(1000) stays: it is a finite number
             return const(v)
     if is_zero(a) and spec.fold_value(0.0) == 0:
         return a

@@ -2,6 +2,8 @@
 smallest entry, and the element-wise maximum and minimum of two arrays."""
 from __future__ import annotations
 
+import math
+
 from .lazy_numpy import np
 
 from ..expr import broadcast_shape, make
@@ -206,6 +208,8 @@ def _pair(kind: str, a, b):
     if shape is None:
         _fail(kind, a, b)
     if is_const(a) and is_const(b):
+        if math.isnan(a.attr) or math.isnan(b.attr):  # numpy's maximum and minimum keep a nan
+            return const(math.nan)
         return const(max(a.attr, b.attr) if kind == "maximum" else min(a.attr, b.attr))
     if a is b:
         return a
