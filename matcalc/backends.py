@@ -52,7 +52,7 @@ _HELPERS = {
                   "    # column-major reshape\n"
                   "    return x.T.reshape(tuple(reversed(shape))).permute(*reversed(range(len(shape))))\n"),
     "_adjugate": ("def _adjugate(a):\n"
-                  "    # det(a) * inv(a) through the SVD: defined where a is singular (matcalc.adjugate)\n"
+                  "    # det(a) * inv(a) through the SVD: defined where a is singular\n"
                   "    bad = ~{ns}.isfinite(a).all()\n"
                   "    u, s, vt = {ns}.linalg.svd({ns}.where({ns}.isfinite(a), a, 0.0))\n"
                   "    others = {ns}.prod({ns}.where({ns}.eye(s.shape[0]) > 0, 1.0, s[None, :]), 1)\n"

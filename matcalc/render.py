@@ -5,40 +5,11 @@ subexpression that occurs more than once is named once, in `where` lines the par
 """
 from __future__ import annotations
 
-import math
-
 from .expr import Node, dim_factors, numel
+from .number_text import fmt_number, latex_number, special_number  # noqa: F401  (re-exported)
 from .share import render_shared
 
 PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_POST, PREC_ATOM = 1, 2, 3, 4, 5, 6
-
-
-def fmt_number(v: float) -> str:
-    """A number as the input language writes it; inf, −inf and nan as 1/0, −1/0 and 0/0, which
-    read back as the same constants."""
-    if v != v:
-        return "(0 / 0)"
-    if v in (math.inf, -math.inf):
-        return "(1 / 0)" if v > 0 else "-(1 / 0)"
-    if float(v).is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    s = repr(float(v))
-    return s
-
-
-def special_number(v: float, inf: str, nan: str) -> str | None:
-    """The name of an infinite or undefined number in a display notation (∞, \\infty); None
-    for a finite one."""
-    if v != v:
-        return nan
-    if v in (math.inf, -math.inf):
-        return inf if v > 0 else "-" + inf
-    return None
-
-
-def latex_number(v: float) -> str:
-    """A number in LaTeX: \\infty and \\mathrm{NaN} for the infinite and undefined ones."""
-    return special_number(v, r"\infty", r"\mathrm{NaN}") or fmt_number(v)
 
 
 def _coef_split(n: Node):

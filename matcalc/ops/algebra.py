@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .lazy_numpy import np
 
-from ..render import latex_number
+from ..number_text import code_number, latex_number
 
 from ..errors import InternalError
 from ..expr import as_2d, make
@@ -253,16 +253,8 @@ def _index_fn(p, n, idx):
 
 
 # ---- leaves (no arguments, so no derivative rules to give)
-def _code_number(v: float) -> str:
-    """A number as Python source: repr gives 'inf' and 'nan', which are no Python names."""
-    if v != v or v in (float("inf"), float("-inf")):
-        return f"float('{v}')"
-    return repr(float(v))
-
-
-
 defop("const", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: n.attr,
-      sp=lambda ctx, n, a: ctx.sp.nsimplify(n.attr), code=lambda g, n: _code_number(n.attr))
+      sp=lambda ctx, n, a: ctx.sp.nsimplify(n.attr), code=lambda g, n: code_number(n.attr))
 defop("numel", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: float(d(n.attr)),
       sp=lambda ctx, n, a: ctx.sp.Integer(ctx.size(n.attr)), code=lambda g, n: f"float({g.dim(n.attr)})")
 defop("var", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF)
