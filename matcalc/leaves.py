@@ -19,6 +19,8 @@ def const(v: float) -> Node:
     v = float(v)
     if v == 0:
         v = 0.0  # no negative zero
+    elif v != v:
+        v = math.nan  # one nan object: the intern table finds a key by identity (nan != nan)
     return make("const", (), v, ())
 
 
@@ -61,6 +63,17 @@ def power(a: float, e: float) -> float | None:
     except OverflowError:
         return None
     return None if math.isinf(v) and math.isfinite(a) and math.isfinite(e) and a != 0 else v
+
+
+def constant_value(n: Node) -> float | None:
+    """The number every entry of n is, if n is a constant, zeros, ones or c * ones; else None."""
+    if n.op == "const":
+        return n.attr
+    if is_zero(n) or is_ones(n):
+        return 0.0 if is_zero(n) else 1.0
+    if n.op == "mul" and len(n.args) == 2 and n.args[0].op == "const" and is_ones(n.args[1]):
+        return n.args[0].attr
+    return None
 
 
 def is_finite(n: Node) -> bool:

@@ -16,7 +16,7 @@ import math
 from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape  # noqa: F401
 from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, size, sort_key
 from .leaves import commutation, const, dvar, eye, is_const, is_finite, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
-from .leaves import over, plus, power, times
+from .leaves import constant_value, over, plus, power, times
 from .ops import registry
 
 
@@ -167,6 +167,11 @@ def sub(a: Node, b: Node) -> Node:
     return add(a, neg(b))
 
 
+def filled(v: float, shape: tuple) -> Node:
+    """The array of `shape` whose entries are all the number v."""
+    return zeros(shape) if v == 0 else bcast(const(v), shape)
+
+
 def bcast(t: Node, shape: tuple) -> Node:
     """t broadcast to `shape` (numpy's rule)."""
     if t.shape == shape:
@@ -307,12 +312,11 @@ def pow_(a: Node, b: Node) -> Node:
             return bcast(const(1), shape)
         if e == 1:
             return a
-        if a.op == "const" or is_zero(a):  # 0 ** -1 is inf everywhere, 0 ** 2 zero
-            v = power(a.attr if a.op == "const" else 0.0, e)
+        c = constant_value(a)
+        if c is not None:  # a constant array's power is one: zeros(n) ** -1 is inf everywhere
+            v = power(c, e)
             if v is not None:
-                return bcast(const(v), shape) if v or a.op == "const" else zeros(shape)
-        if is_ones(a):
-            return a
+                return filled(v, shape)
         return I.apply("pow", a, b) or make("pow", (a, b), None, shape)
     return make("pow", (a, b), None, shape)
 
@@ -383,12 +387,11 @@ def matmul(*factors: Node) -> Node:
 def fn(name: str, a: Node) -> Node:
     """An element-wise function (declared in `ops/elementwise.py`)."""
     spec = registry.fn(name)
-    if a.op == "const":
-        v = spec.fold_value(a.attr)
-        if math.isfinite(v) or not spec.overflows(a.attr):  # exp(1000) stays: it is a finite number
-            return const(v)
-    if is_zero(a) and spec.fold_value(0.0) == 0:
-        return a
+    c = constant_value(a)
+    if c is not None:  # of a constant array too: log(zeros(n)) is −inf everywhere
+        v = spec.fold_value(c)
+        if math.isfinite(v) or not spec.overflows(c):  # exp(1000) stays: it is a finite number
+            return filled(v, a.shape)
     return I.apply("fn", name, a) or make("fn", (a,), name, a.shape)
 
 
