@@ -281,6 +281,13 @@ def det_transpose(a):
     return S.det(a.args[0]) if a.op == "T" else None
 
 
+@identity("det", "det(cX) = cⁿ det(X) for a number c and an n×n X", example="det(3 * X) + det(-X)")
+def det_scaled(a):
+    if a.op == "mul" and len(a.args) == 2 and a.args[0].op == "const" and a.args[1].shape == a.shape:
+        return S.mul(S.pow_(a.args[0], S.numel(a.shape[0])), S.det(a.args[1]))
+    return None
+
+
 @identity("det", "det(X⁻¹) = 1 / det(X)", example="det(inv(X))", domain={"X": "invertible"})
 def det_inverse(a):
     return S.pow_(S.det(a.args[0]), S.const(-1)) if a.op == "inv" else None

@@ -53,7 +53,7 @@ POINTS = {
 }
 
 EXPRS = ["det(X)", "det(X) ** 2", "det(X @ X)", "det(A @ X)", "det(X.T @ A)", "det(X + A)", "det(X) * tr(X)",
-         "sigmoid(det(X))", "det(X) ** 3", "det(X) * sum(X)"]
+         "sigmoid(det(X))", "det(X) ** 3", "det(X) * sum(X)", "det(2 * X)", "det(-X) + det(X / 2)"]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
