@@ -137,3 +137,16 @@ def test_nonfinite_entry_gives_nan_on_every_channel():
     assert np.isnan(got).all()
     with np.errstate(all="ignore"):
         assert np.isnan(d.compile()(values)).all()
+
+
+def test_grad_block_at_a_singular_point():
+    """Several gradients from one sweep (matcalc.grad): its evaluate and its one function."""
+    values = _values("rank n-1")
+    g = matcalc.grad("det(A @ X) + det(X)", "X,A", shapes=SHAPES)
+    got = g.evaluate(values)
+    for name in ("X", "A"):
+        want = jacobian_fd(lambda v: matcalc.evaluate("det(A @ X) + det(X)", v, shapes=SHAPES), values, name)
+        np.testing.assert_allclose(got[name], want, rtol=1e-6, atol=1e-7, err_msg=name)
+    code = g.compile()(values)
+    for name, value in zip(g.wrts, code):
+        np.testing.assert_allclose(value, got[name], rtol=1e-12, atol=1e-14, err_msg=name)
