@@ -63,12 +63,30 @@ def _seams_shape(chain: list[Node], seams: list[int]) -> tuple:
     return _ends_shape(chain[0].shape, chain[-1].shape, r, c)
 
 
-def _inner_products(chain: list[Node]) -> tuple[list[Node], list[Node]]:
-    """Take the scalars out of a product: in b uᵀ A v cᵀ the factor uᵀ A v is a number, so the
-    product is (uᵀ A v) b cᵀ (and its text parses: a number is no operand of @)."""
-    inner = []
-    changed = len(chain) > 2 and any(len(f.shape) == 1 for f in chain[:-1]) or \
+def _has_interior_rv(chain) -> bool:
+    """A row factor after the first or a vector factor before the last: the only places an
+    inner product uᵀ … v can start or end."""
+    return any(len(f.shape) == 1 for f in chain[:-1]) or \
         any(len(f.shape) == 2 and f.shape[0] == 1 for f in chain[1:])
+
+
+def interior_rv(f: Node) -> bool:
+    """`_has_interior_rv` of a product's factors, computed once per node."""
+    memo = f._memo
+    if memo is None:
+        memo = f._memo = {}
+    got = memo.get("interior_rv")
+    if got is None:
+        got = memo["interior_rv"] = _has_interior_rv(f.args)
+    return got
+
+
+def _inner_products(chain: list[Node], maybe: bool = True) -> tuple[list[Node], list[Node]]:
+    """Take the scalars out of a product: in b uᵀ A v cᵀ the factor uᵀ A v is a number, so the
+    product is (uᵀ A v) b cᵀ (and its text parses: a number is no operand of @). `maybe` False:
+    the caller knows the chain has no row after its first factor nor vector before its last."""
+    inner = []
+    changed = maybe and len(chain) > 2 and _has_interior_rv(chain)
     while changed and len(chain) > 2:
         changed = False
         for i, f in enumerate(chain):

@@ -101,4 +101,7 @@ def vec_jacobian(df: Node, seed: Node) -> Node:
             raise InternalError(f"cannot read a Jacobian off a differential through {e.op}")
         return rule(e, J, key)
 
+    for node in postorder(df):  # children first, so that the rules' J(child) are looked up, never
+        if key in node.vars:    # recursed into: a differential may be thousands of levels deep
+            J(node)
     return J(df)

@@ -31,14 +31,7 @@ class Node:
 
     @property
     def vars(self) -> frozenset:
-        """Names of the variables (and differential seeds) the node depends on."""
-        if self._vars is None:  # children first, with an explicit stack: a graph may be 4 000 deep
-            for m in postorder(self):
-                if m._vars is None:
-                    if m.op in ("var", "dvar"):
-                        m._vars = frozenset([m.attr if m.op == "var" else "d:" + m.attr])
-                    else:
-                        m._vars = frozenset().union(*(a._vars for a in m.args)) if m.args else frozenset()
+        """Names of the variables (and differential seeds) the node depends on (set by `make`)."""
         return self._vars
 
     def has(self, name: str) -> bool:
@@ -61,6 +54,24 @@ def _stable_hash(op: str, attr, shape, args) -> int:
     return h
 
 
+_NO_VARS: frozenset = frozenset()
+
+
+def _vars_of(op: str, attr, args: tuple) -> frozenset:
+    """The variables a new node depends on, from its arguments' (each computed when it was made,
+    so no pass ever walks the graph for them)."""
+    if op == "var":
+        return frozenset((attr,))
+    if op == "dvar":
+        return frozenset(("d:" + attr,))
+    v = _NO_VARS
+    for a in args:
+        av = a._vars
+        if av is not v and not av <= v:
+            v = av if not v else v | av
+    return v
+
+
 def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     """The unique node `op(args; attr)` of the given shape (no simplification)."""
     args = tuple(args)
@@ -74,8 +85,8 @@ def make(op: str, args: tuple = (), attr=None, shape: tuple = ()) -> Node:
     fresh = Node()
     fresh.op, fresh.args, fresh.attr, fresh.shape = op, args, attr, shape
     fresh.h = _stable_hash(op, attr, shape, args)
-    fresh._vars = None
-    fresh._size = None
+    fresh._vars = _vars_of(op, attr, args)
+    fresh._size = min(10**9, 1 + sum(a._size for a in args))
     fresh._sym = None
     fresh._memo = None  # per-node results of pure functions of the node (transpose.memo_on_node)
     with _TABLE_LOCK:
@@ -184,15 +195,17 @@ def matmul_shape(a: tuple, b: tuple):
 
 # ----------------------------------------------------------------------------- traversal
 
-def postorder(root: Node) -> list[Node]:
-    """Every distinct node below `root` (included), children before parents; iterative."""
+def postorder(root: Node, done=None) -> list[Node]:
+    """Every distinct node below `root` (included), children before parents; iterative.
+    `done(node)` True: the node (and what is below it) is already handled, so it is skipped —
+    a memo filled by earlier walks then costs one visit per new node, not per walk."""
     seen, out, stack = set(), [], [(root, False)]
     while stack:
-        node, done = stack.pop()
-        if done:
+        node, finished = stack.pop()
+        if finished:
             out.append(node)
             continue
-        if id(node) in seen:
+        if id(node) in seen or (done is not None and done(node)):
             continue
         budget.tick()
         seen.add(id(node))
@@ -225,8 +238,4 @@ def sort_key(n: Node) -> tuple:
 
 def size(n: Node) -> int:
     """Number of nodes of the expanded tree (saturating), a measure of output size."""
-    if n._size is None:
-        for m in postorder(n):
-            if m._size is None:
-                m._size = min(10**9, 1 + sum(a._size for a in m.args))
     return n._size

@@ -8,6 +8,7 @@ its arguments; only if none does it builds the node. The arguments an identity r
     "T", "det", "logdet", "inv", "tr", "norm", "diag", "vec":  (a,)      the operand
     "fn":      (name, a)        an element-wise function and its operand
     "pow":     (a, b)           base and exponent (b a constant)
+    "add":     (pairs,)         a sum's terms as (number, base) pairs (a list; returns a new list)
     "mul":     (factors,)       the factors of a Hadamard product (a list; returns a new list)
     "matmul":  (a, b, last)     two adjacent factors of a matrix product (`last`: b ends it);
                                 returns the node that replaces `a @ b`
@@ -170,6 +171,38 @@ def log_softmax(name, a):
     z, axis = a.args[0], a.attr
     lse = S.logsumexp(z, axis)
     return S.sub(z, S.matmul(lse, S.T(S.ones((z.shape[1],)))) if axis == 1 else lse)
+
+
+# ----------------------------------------------------------------------------- sums (linearity)
+
+def _merge(pairs: list, op: str, rebuild) -> list | None:
+    """c₁ f(A) + c₂ f(B) + … = f(c₁A + c₂B + …) for the terms f(·) = `op` with equal operand
+    shapes (and equal attr: the axis of a sum); None if no two terms merge."""
+    groups: dict = {}
+    for c, b in pairs:
+        if b.op == op:
+            groups.setdefault((b.attr, b.args[0].shape, b.shape), []).append((c, b))
+    if all(len(g) < 2 for g in groups.values()):
+        return None
+    out = [(c, b) for c, b in pairs if b.op != op]
+    for g in groups.values():
+        if len(g) == 1:
+            out.extend(g)
+        else:
+            out.append(S._split_coef(rebuild(S.add(*[S._scale(c, b.args[0]) for c, b in g]), g[0][1])))
+    return out
+
+
+@identity("add", "c₁ sum(A, axis) + c₂ sum(B, axis) = sum(c₁A + c₂B, axis)",
+          example="sum(X, axis=0) - 2 * sum(Y, axis=0) + x", shapes={"X": ("m", "n"), "Y": ("m", "n"), "x": ("n",)})
+def sum_linearity(pairs):
+    return _merge(pairs, "sum", lambda a, b: S.sum_(a, b.attr, keepdims=len(b.shape) == 2))
+
+
+@identity("add", "c₁ diag(a) + c₂ diag(b) = diag(c₁a + c₂b)", example="diag(x) - 2 * diag(y) + A",
+          shapes={"x": ("n",), "y": ("n",), "A": ("n", "n")})
+def diag_linearity(pairs):
+    return _merge(pairs, "diag", lambda a, b: S.diag(a))
 
 
 # ----------------------------------------------------------------------------- powers and products

@@ -129,9 +129,8 @@ class _Base:
         from .expr import postorder
         memo = self._ntrans  # id -> (node, count): holding the node keeps its id its own
         if id(n) not in memo:
-            for m in postorder(n):
-                if id(m) not in memo:
-                    memo[id(m)] = (m, min(10**9, (m.op == "T") + sum(memo[id(a)][1] for a in m.args)))
+            for m in postorder(n, lambda m: id(m) in memo):
+                memo[id(m)] = (m, min(10**9, (m.op == "T") + sum(memo[id(a)][1] for a in m.args)))
         return memo[id(n)][1]
 
     def at(self, n: Node, prec: int) -> str:

@@ -4,7 +4,8 @@ Each constructor flattens sums and products, folds constants, collects like term
 (`a + a = 2 a`) and powers (`a * a = a**2`), drops zeros and identities, pulls scalars to the
 front, factors a common left or right matrix factor (`XᵀA + XᵀB = Xᵀ(A + B)`) and orders
 operands (one policy: `term_key`, `factor_key`, both refining `expr.sort_key`); then it
-applies the named identities of its operator (`identities.py`: `(AB)ᵀ = BᵀAᵀ`, ...). None looks
+applies the named identities of its operator (`identities.py`: `(AB)ᵀ = BᵀAᵀ`, `diag(a) + diag(b)
+= diag(a + b)`, ...). None looks
 at a whole expression. Re-exported from their modules: the leaves (`leaves.py`), products'
 chains (`chains.py`), the matrix functions (`matrix_functions.py`), the transpose (`transpose.py`),
 sums over axes (`sums.py`), vec / unvec / kron (`vectorize.py`).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape  # noqa: F401
+from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape, interior_rv  # noqa: F401
 from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, size, sort_key
 from .leaves import commutation, const, dvar, eye, is_const, is_finite, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
 from .leaves import constant_value, over, plus, power, times
@@ -35,6 +36,16 @@ def term_key(t: Node) -> tuple:
 def factor_key(f: Node) -> tuple:
     """The order of a Hadamard product's factors: scalars first, then `expr.sort_key`."""
     return (f.shape != (), sort_key(f))
+
+
+#: A sum, product or Hadamard product with more operands than this is kept whole, as one operand
+#: (a nested block), by the sum or product built from it, instead of being flattened into it:
+#: flattening an operand that grows by one term or factor per layer (the Jacobians
+#: J_k = D_k W_k J_{k-1} of a deep network, the adjoints of nested x ⊙ σ(x), a residual network's
+#: r_k = r_{k-1} + f(r_{k-1})) copies it at every layer, quadratic in the depth. What a person
+#: writes is shorter and stays flat, with like terms and powers collected; factoring
+#: (`_common_end`) opens a product's block where two chains differ.
+FLAT_MAX = 16
 
 
 # ----------------------------------------------------------------------------- sums
@@ -65,48 +76,80 @@ def _factor(terms: list[tuple[float, Node]], shape: tuple):
     chains = [_chain(b) for _, b in terms]
     # peel the whole common prefix (or suffix) at once: one factor at a time rebuilds every
     # remaining chain once per factor, quadratic in the chains' length
-    p = _common_run(chains, lambda ch, i: ch[i])
-    if p:
-        rest = add(*[_scale(c, matmul(*ch[p:])) for (c, _), ch in zip(terms, chains)])
-        return matmul(*chains[0][:p], rest)
-    q = _common_run(chains, lambda ch, i: ch[len(ch) - 1 - i])
-    if q:
-        rest = add(*[_scale(c, matmul(*ch[:len(ch) - q])) for (c, _), ch in zip(terms, chains)])
-        return matmul(rest, *chains[0][len(chains[0]) - q:])
+    for left in (True, False):
+        run = _common_end(chains, left)
+        if run is not None:
+            common, rests = run
+            rest = add(*[_scale(c, matmul(*ch)) for (c, _), ch in zip(terms, rests)])
+            return matmul(*common, rest) if left else matmul(rest, *common)
     return None
 
 
-def _common_run(chains: list[list[Node]], at) -> int:
-    """How many factors, counted by `at(chain, i)`, all chains share while each keeps one more."""
-    k, shortest, ref = 0, min(len(ch) for ch in chains), chains[0]
-    while k + 1 < shortest and all(at(ch, k) is at(ref, k) for ch in chains):
-        k += 1
-    return k
+def _common_end(chains: list[list[Node]], left: bool):
+    """(common, rests): the longest run of factors that starts (left) or ends every chain while
+    each keeps at least one factor, and what each chain keeps; None if there is none.
 
-
-def _merge_sums(pairs: list) -> list:
-    """c₁ sum(A, axis) + c₂ sum(B, axis) = sum(c₁A + c₂B, axis) (linearity), for equal shapes."""
-    groups: dict = {}
-    for c, b in pairs:
-        if b.op == "sum":
-            groups.setdefault((b.attr, b.args[0].shape, b.shape), []).append((c, b))
-    if all(len(g) < 2 for g in groups.values()):
-        return pairs
-    out = [(c, b) for c, b in pairs if b.op != "sum"]
-    for (axis, _, shape), g in groups.items():
-        if len(g) == 1:
-            out.extend(g)
+    A long product kept whole inside a chain (a block: FLAT_MAX) is opened only where the chains
+    differ, the longest first (a shorter block may be the end of a longer one, never the
+    reverse), so a shared block is compared once however long it is."""
+    stacks = [ch[::-1] if left else list(ch) for ch in chains]  # top: the next factor from that end
+    common: list[Node] = []
+    while True:
+        top = stacks[0][-1]
+        if all(s[-1] is top for s in stacks):
+            if all(len(s) > 1 for s in stacks):
+                common.append(top)
+                for s in stacks:
+                    s.pop()
+                continue
+            longest = [s for s in stacks if _is_block(s[-1])]  # the same block: open it
         else:
-            merged = sum_(add(*[_scale(c, b.args[0]) for c, b in g]), axis, keepdims=len(shape) == 2)
-            out.append(_split_coef(merged))
-    return out
+            most = max(_flat_len(s[-1]) for s in stacks)
+            longest = [s for s in stacks if _is_block(s[-1]) and _flat_len(s[-1]) == most]
+        if not longest:
+            break
+        for s in longest:
+            block = s.pop()
+            s.extend(block.args[::-1] if left else block.args)
+    if not common:
+        return None
+    if left:
+        return common, [s[::-1] for s in stacks]
+    return common[::-1], stacks
+
+
+def _is_block(f: Node) -> bool:
+    """A product kept whole as one factor of a longer one because it is past FLAT_MAX."""
+    return f.op == "matmul" and len(f.args) > FLAT_MAX
+
+
+def _flat_len(f: Node) -> int:
+    """How many factors a product has when its nested blocks are opened (1: not a product);
+    computed once per node, children first with an explicit stack (blocks nest deep)."""
+    if f.op != "matmul":
+        return 1
+    stack = [f]
+    while stack:
+        n = stack[-1]
+        if n._memo is None:
+            n._memo = {}
+        if "flat_len" in n._memo:
+            stack.pop()
+            continue
+        todo = [a for a in n.args if a.op == "matmul" and (a._memo is None or "flat_len" not in a._memo)]
+        if todo:
+            stack.extend(todo)
+            continue
+        n._memo["flat_len"] = sum(a._memo["flat_len"] if a.op == "matmul" else 1 for a in n.args)
+        stack.pop()
+    return f._memo["flat_len"]
 
 
 def add(*terms: Node) -> Node:
     """Sum with broadcasting; like terms collected, constants folded, zeros dropped."""
     flat: list[Node] = []
     for t in terms:
-        flat.extend(t.args if t.op == "add" else (t,))
+        flat.extend(t.args if t.op == "add" and len(t.args) <= FLAT_MAX else (t,))
     shape = _joint(flat)
     if shape is None:
         _fail("+", *flat)
@@ -128,7 +171,9 @@ def add(*terms: Node) -> Node:
             coefs[id(b)] = [c, b]
         else:
             slot[0] = plus(slot[0], c)
-    pairs = _merge_sums([(c, b) for c, b in coefs.values() if c != 0])
+    pairs = [(c, b) for c, b in coefs.values() if c != 0]
+    while (merged := I.apply("add", pairs)) is not None:  # each rewrite leaves fewer terms
+        pairs = merged
     if total != 0:
         pairs.append((total, const(1)))
     if not pairs:
@@ -255,7 +300,15 @@ def mul(*factors: Node) -> Node:
     """Element-wise (Hadamard) product with broadcasting; a scalar factor is a scalar multiple."""
     flat: list[Node] = []
     for f in factors:
-        flat.extend(f.args if f.op == "mul" else (f,))
+        if f.op != "mul":
+            flat.append(f)
+        elif len(f.args) <= FLAT_MAX or f.args[0].op == "const" and len(f.args) == 2:
+            flat.extend(f.args)
+        else:  # a long product stays one factor, its coefficient taken out (FLAT_MAX)
+            if f.args[0].op == "const":
+                flat.append(f.args[0])
+                f = make("mul", f.args[1:], None, _joint(f.args[1:]))
+            flat.append(f)
     shape = _joint(flat)
     if shape is None:
         _fail("*", *flat)
@@ -279,7 +332,8 @@ def mul(*factors: Node) -> Node:
     others = []
     for b, e in bases.values():
         p = pow_(b, const(e)) if e != 1 else b
-        for g in (p.args if p.op == "mul" else (p,)):  # (3 x) ** 1 is 3 x: its number joins coef
+        # (c A)^q = c^q A^q: its number joins coef; a long product kept whole stays so (FLAT_MAX)
+        for g in (p.args if p.op == "mul" and p is not b else (p,)):
             if g.op == "const":
                 coef = times(coef, g.attr)
             else:
@@ -335,6 +389,13 @@ def _chain_factor(f: Node, scalars: list[Node]):
     return f
 
 
+def _seam_rv(chain: list[Node], seams: list[int]) -> bool:
+    """A row factor just after a seam or a vector factor just before one (inside the chain)."""
+    n = len(chain)
+    return any(0 < p < n and (len(chain[p - 1].shape) == 1 or (len(chain[p].shape) == 2 and chain[p].shape[0] == 1))
+               for p in seams)
+
+
 def matmul(*factors: Node) -> Node:
     """Matrix product; scalar factors become a coefficient, identities are dropped.
 
@@ -345,12 +406,14 @@ def matmul(*factors: Node) -> Node:
     chain: list[Node] = []
     seams: list[int] = []
     special = False  # a zero or an identity among the new factors
+    inside = False  # an argument product with a row or vector inside it (see _inner_products)
     for f in factors:
         if f is None:
             continue
-        if f.op == "matmul":
+        if f.op == "matmul" and len(f.args) <= FLAT_MAX:
             seams.append(len(chain))
             chain.extend(f.args)
+            inside = inside or interior_rv(f)
         else:
             g = _chain_factor(f, scalars)
             if g is None:
@@ -368,7 +431,7 @@ def matmul(*factors: Node) -> Node:
         kept = [f for f in chain if f.op != "eye"]
         if len(kept) != len(chain):
             chain, seams = kept or chain[:1], list(range(len(kept) + 1))
-    chain, inner = _inner_products(chain)
+    chain, inner = _inner_products(chain, inside or _seam_rv(chain, seams))
     if inner:
         scalars.extend(inner)
         seams = list(range(len(chain) + 1))

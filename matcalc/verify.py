@@ -56,9 +56,11 @@ class CheckResult:
 def _domains(root: Node) -> dict[str, str]:
     """Which variables must be positive or positive definite for the expression to be defined."""
     dom: dict[str, str] = {}
+    marked: set = set()  # (id, kind) of nodes whose variables are marked already
 
     def mark(n: Node, kind: str):
-        for v in postorder(n):
+        for v in postorder(n, lambda m: (id(m), kind) in marked):
+            marked.add((id(v), kind))
             if v.op == "var":
                 if kind == "spd" and len(v.shape) == 2 and v.shape[0] == v.shape[1]:
                     dom[v.attr] = "spd"

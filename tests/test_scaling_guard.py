@@ -93,3 +93,36 @@ def test_flat_sum_is_linear_in_its_terms(monkeypatch):
     monkeypatch.setitem(matcalc.grammar.LIMITS, "max_depth", max(matcalc.grammar.LIMITS["max_depth"], 2000))
     w1, w2 = _work(F.flat_sum(500)), _work(F.flat_sum(1000))
     assert w2 <= 2.5 * w1, f"work {w2} for 1000 terms, {w1} for 500"
+
+
+# Each family of issue 12 at two sizes, the second twice the first: the work units and the length
+# of the text must about double (quadratic growth: x4). Sizes past the points where long products
+# start nesting (simplify.FLAT_MAX, MUL_FLAT_MAX), so the ratio measures the steady growth.
+LINEAR_FAMILIES = [
+    ("nested softmax", F.nested_softmax, 16),
+    ("nested softmax, yᵀ", F.nested_softmax_dot, 16),
+    ("nested softmax(A ·)", F.nested_softmax_affine, 16),
+    ("nested swish gradient", F.swish_gradient, 16),
+    ("nested swish Hessian", F.swish_hessian, 16),
+    ("MLP Hessian by W1", F.mlp_hessian_w1, 16),
+    ("MLP Hessian by x", F.mlp_hessian_x, 16),
+    ("residual network gradient", F.resnet_gradient, 16),
+    ("residual network Hessian", F.resnet_hessian, 16),
+]
+
+
+def _work_and_text(spec) -> tuple[int, int]:
+    kind, expr, wrt, shapes = spec
+    with budget.limit(60) as scope:
+        d = getattr(matcalc, kind)(expr, wrt, shapes=shapes)
+    return scope.work, len(d.text)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("name, build, n", LINEAR_FAMILIES, ids=[f[0] for f in LINEAR_FAMILIES])
+def test_family_work_and_text_double_with_its_size(name, build, n):
+    (w1, t1), (w2, t2) = _work_and_text(build(n)), _work_and_text(build(2 * n))
+    assert w2 <= 2.5 * w1, f"{name}: work {w2} at size {2 * n}, {w1} at {n}"
+    assert t2 <= 2.5 * t1, f"{name}: len(text) {t2} at size {2 * n}, {t1} at {n}"

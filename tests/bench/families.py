@@ -6,8 +6,9 @@ For each family and size: the derivation's time (best of a few calls, CPU time o
 so that other processes on the machine count less), the number of distinct nodes of the result
 (`len(postorder(d.result))`) and of its edges (the sum of the nodes' argument counts: a flattened
 n-ary product or sum of k operands is one node with k edges), and the work units of the budget
-(`matcalc.budget`: nodes asked for plus arguments read plus nodes visited; deterministic). The
-slope is the log-log fit of time against nodes from size 8 up (linear: 1).
+(`matcalc.budget`: nodes asked for plus arguments read plus nodes visited; deterministic), and the
+time and length of the result's first `.text`. Each slope is the log-log fit of a measure against
+nodes from size 8 up (linear: 1).
 
 It runs against whichever matcalc is importable, so the same script measured main's code before
 the changes (`PYTHONPATH=/path/to/old/tree python tests/bench/families.py --json before.json`);
@@ -91,6 +92,23 @@ def mlp_hessian_x(L):
     return "hessian", f"sum({e})", "x", s
 
 
+def _resnet(k):
+    binds = ["r1 = x + tanh(W1 @ x)"] + [f"r{i} = r{i - 1} + tanh(W{i} @ r{i - 1})" for i in range(2, k + 1)]
+    shapes = {"x": ("n",)}
+    shapes.update({f"W{i}": ("n", "n") for i in range(1, k + 1)})
+    return f"sum(r{k}) where " + "; ".join(binds), shapes
+
+
+def resnet_gradient(k):
+    e, s = _resnet(k)
+    return "diff", e, "x", s
+
+
+def resnet_hessian(k):
+    e, s = _resnet(k)
+    return "hessian", e, "x", s
+
+
 def flat_sum(N):
     return "diff", "sum(" + " + ".join(f"a{i} * x" for i in range(N)) + ")", "x", None
 
@@ -110,6 +128,10 @@ FAMILIES = {
                           (2, 4, 8, 16, 32, 64, 128, 256), (2, 4, 8, 16, 32, 64, 128)),
     "MLP Hessian by x": ("`hessian(sum(tanh(WL @ …tanh(W1 @ x))), x)`", mlp_hessian_x,
                          (2, 4, 8, 16, 32, 64, 128, 256), (2, 4, 8, 16, 32, 64, 128)),
+    "residual network gradient": ("`diff(sum(r_k) where r_i = r_{i-1} + tanh(W_i @ r_{i-1}), x)` (added in round 3)",
+                                  resnet_gradient, (2, 4, 8, 16, 32, 64, 128), (2, 4, 8, 16, 32, 64)),
+    "residual network Hessian": ("`hessian(sum(r_k) where …, x)` (added in round 3)", resnet_hessian,
+                                 (2, 4, 8, 16, 32, 64, 128), (2, 4, 8, 16, 32, 64)),
     "flat sum": ("`diff(sum(a0 * x + a1 * x + … + a(N-1) * x), x)`, N terms, parse included", flat_sum,
                  (8, 64, 500, 1000, 2000, 5000), (8, 64, 500, 1000, 2000, 5000)),
 }
@@ -154,7 +176,24 @@ def measure_one(spec, reps: int, limit: float) -> dict:
         if best > limit / 4:
             break
     nodes = postorder(d.result)
-    return {"ms": best * 1e3, "nodes": len(nodes), "edges": sum(len(n.args) for n in nodes), "work": work}
+    row = {"ms": best * 1e3, "nodes": len(nodes), "edges": sum(len(n.args) for n in nodes), "work": work}
+    row.update(measure_text(d, limit))
+    return row
+
+
+def measure_text(d, limit: float) -> dict:
+    """{'text_ms', 'len'}: printing `d.text` once (its first print: nothing cached), CPU time."""
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit + 1)
+    try:
+        t0 = time.process_time()
+        text = d.text
+        return {"text_ms": (time.process_time() - t0) * 1e3, "len": len(text)}
+    except (_Hang, matcalc.MatcalcError):
+        return {}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def slope(rows: list, lo: int = 8, key: str = "ms") -> float | None:
@@ -186,6 +225,8 @@ def measure(quick: bool = False, limit: float = 20.0, reps: int = 3, log=print) 
 
 
 BEFORE = Path(__file__).with_name("families_before.json")
+#: the same script on main at the end of the previous round (000e6ba), for the third column
+ROUND2 = Path(__file__).with_name("families_round2.json")
 
 
 def _cell(r: dict | None) -> str:
@@ -198,49 +239,60 @@ def _cell(r: dict | None) -> str:
     return f"{r['ms']:.1f}" if r["ms"] < 100 else f"{r['ms']:.0f}"
 
 
+def _slope_cell(rows, key: str = "ms") -> str:
+    v = slope(rows, key=key)
+    return "—" if v is None else f"{v:.2f}"
+
+
 def report(R, after: dict, quick: bool = False) -> dict:
     """Write the Markdown section of the families to the report `R` (a callable with .table);
     returns {target: (measured, met)} for the targets of issue 12."""
     before = json.loads(BEFORE.read_text()) if BEFORE.exists() else {"families": {}, "commit": "?"}
+    round2 = json.loads(ROUND2.read_text()) if ROUND2.exists() else {"families": {}, "commit": "?"}
     R("## e. Families that used to blow up (issue 12)")
     R()
-    R(f"Derivation only (parse included, `.text` not: printing is measured elsewhere), CPU time of the "
-      f"process, best of up to 3 calls (ms). *before*: the same script on commit {before['commit']} "
-      f"(main before these changes; `> 20000`: stopped after 20 s). *nodes* / *edges*: distinct nodes of "
-      f"the result and the sum of their argument counts; *work*: the budget's units (nodes asked for + "
-      f"arguments read + nodes visited). *slope*: log-log fit of time against nodes from size 8 up.")
+    R(f"Derivation (parse included) and, separately, the first `.text` of the result; CPU time of the "
+      f"process, best of up to 3 derivations (ms). *before*: the same script on commit {before['commit']} "
+      f"(main before issue 12; `> 20000`: stopped after 20 s); *round 2*: on commit {round2['commit']} "
+      f"(main at the end of the previous round). *nodes* / *edges*: distinct nodes of the result and the "
+      f"sum of their argument counts; *work*: the budget's units (nodes asked for + arguments read + "
+      f"nodes visited); *text*: `len(d.text)`. Slopes: log-log fits against nodes from size 8 up.")
     R()
     for name, (what, _, _, _) in FAMILIES.items():
         rows = after.get(name, [])
         old = {n: r for n, r in before["families"].get(name, [])}
+        r2 = {n: r for n, r in round2["families"].get(name, [])}
         R(f"**{name}**: {what}")
         R()
         table = []
         for n, r in rows:
-            sp = ""
-            if "ms" in r and old.get(n) and "ms" in old[n]:
-                sp = f"{old[n]['ms'] / r['ms']:.1f}x"
-            elif "ms" in r and old.get(n) and "over" in old[n]:
-                sp = f"> {old[n]['over'] * 1e3 / r['ms']:.0f}x"
-            table.append((n, _cell(old.get(n)), _cell(r), r.get("nodes", "—"), r.get("edges", "—"),
-                          r.get("work", "—"), sp))
-        R.table(("size", "before ms", "after ms", "nodes", "edges", "work", "speed-up"), table)
-        sb, sa = slope(before["families"].get(name, [])), slope(rows)
-        sw, se = slope(rows, key="work"), slope(rows, key="edges")
-        R(f"slope of time against nodes: before {'—' if sb is None else f'{sb:.2f}'}, "
-          f"after {'—' if sa is None else f'{sa:.2f}'}; after, of work units against nodes "
-          f"{'—' if sw is None else f'{sw:.2f}'}, of edges against nodes {'—' if se is None else f'{se:.2f}'}")
+            table.append((n, _cell(old.get(n)), _cell(r2.get(n)), _cell(r), r.get("nodes", "—"), r.get("edges", "—"),
+                          r.get("work", "—"), _cell({"ms": r["text_ms"]} if "text_ms" in r else None),
+                          r.get("len", "—"), _cell({"ms": r2[n]["text_ms"]} if "text_ms" in r2.get(n, {}) else None),
+                          r2.get(n, {}).get("len", "—")))
+        R.table(("size", "before ms", "round 2 ms", "now ms", "nodes", "edges", "work", "text ms", "text",
+                 "round 2 text ms", "round 2 text"), table)
+        R(f"slopes against nodes — time: before {_slope_cell(before['families'].get(name, []))}, round 2 "
+          f"{_slope_cell(round2['families'].get(name, []))}, now **{_slope_cell(rows)}**; now, of work "
+          f"{_slope_cell(rows, 'work')}, of edges {_slope_cell(rows, 'edges')}, of text time "
+          f"{_slope_cell(rows, 'text_ms')}, of text length **{_slope_cell(rows, 'len')}** (round 2: "
+          f"{_slope_cell(round2['families'].get(name, []), 'len')})")
         R()
     get = lambda fam, n: next((r for m, r in after.get(fam, []) if m == n), {})  # noqa: E731
     targets = {}
-    for label, fam, n, limit in (("12-level nested softmax Hessian derives in < 0.2 s", "nested softmax Hessian", 12, 200),
-                                 ("L = 128 MLP Hessian by W1 in < 0.5 s", "MLP Hessian by W1", 128, 500),
+    r = get("nested softmax Hessian", 12)
+    total = r.get("ms", 0) + r.get("text_ms", 0)
+    targets["12-level nested softmax Hessian derives and prints in < 0.2 s, text < 20 kB"] = (
+        f"{total:.0f} ms, {r.get('len', 0) / 1000:.1f} kB" if "ms" in r else "—",
+        "ms" in r and total < 200 and r.get("len", 10**9) < 20000)
+    for label, fam, n, limit in (("L = 128 MLP Hessian by W1 in < 0.5 s", "MLP Hessian by W1", 128, 500),
                                  ("flat sum of 5 000 terms parses and derives in < 1 s", "flat sum", 5000, 1000)):
         r = get(fam, n)
         targets[label] = (f"{r['ms']:.0f} ms" if "ms" in r else "—", "ms" in r and r["ms"] < limit)
     for name, rows in after.items():
-        sa = slope(rows)
-        targets[f"slope ≤ 1.2: {name}"] = ("—" if sa is None else f"{sa:.2f}", sa is not None and sa <= 1.2)
+        for key, what in (("ms", "time"), ("len", "text length")):
+            sa = slope(rows, key=key)
+            targets[f"{what} slope ≤ 1.2: {name}"] = ("—" if sa is None else f"{sa:.2f}", sa is not None and sa <= 1.2)
     return targets
 
 
@@ -249,13 +301,14 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--limit", type=float, default=20.0, help="seconds per call before a size counts as over")
     ap.add_argument("--json", help="write the measurements to this file")
+    ap.add_argument("--commit", default="?", help="the commit measured, recorded in the --json file")
     args = ap.parse_args(argv)
     res = measure(args.quick, args.limit)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
+            json.dump({"commit": args.commit, "families": res}, f, indent=1)
     for name, rows in res.items():
-        print(name, "slope", slope(rows))
+        print(name, "slope of time", slope(rows), "of text length", slope(rows, key="len"))
 
 
 if __name__ == "__main__":
