@@ -68,8 +68,8 @@ def _factor(terms: list[tuple[float, Node]], shape: tuple):
     """Factor a common scalar, or a common leftmost/rightmost matrix factor; None if none."""
     if len(terms) < 2:
         return None
-    c0 = abs(terms[0][0])
-    if c0 != 1 and math.isfinite(c0) and all(abs(c) == c0 for c, _ in terms):  # 2a − 2b = 2 (a − b)
+    c0 = _common_coef([c for c, _ in terms])
+    if c0 != 1:  # 2a − 2b = 2 (a − b), 4a − 2b = 2 (2a − b)
         return mul(const(c0), add(*[_scale(c / c0, b) for c, b in terms]))
     if any(b.shape != shape for _, b in terms):
         return None
@@ -83,6 +83,19 @@ def _factor(terms: list[tuple[float, Node]], shape: tuple):
             rest = add(*[_scale(c, matmul(*ch)) for (c, _), ch in zip(terms, rests)])
             return matmul(*common, rest) if left else matmul(rest, *common)
     return None
+
+
+def _common_coef(cs: list[float]) -> float:
+    """The number every coefficient is a multiple of: their common absolute value, else the
+    greatest common divisor of integers; 1 if none (or if one is inf or nan: inf / inf is nan)."""
+    if not all(math.isfinite(c) for c in cs):
+        return 1.0
+    c0 = abs(cs[0])
+    if all(abs(c) == c0 for c in cs):
+        return c0
+    if all(float(c).is_integer() and abs(c) < 2 ** 53 for c in cs):
+        return float(math.gcd(*(int(c) for c in cs)))
+    return 1.0
 
 
 def _common_end(chains: list[list[Node]], left: bool):
@@ -149,7 +162,13 @@ def add(*terms: Node) -> Node:
     """Sum with broadcasting; like terms collected, constants folded, zeros dropped."""
     flat: list[Node] = []
     for t in terms:
-        flat.extend(t.args if t.op == "add" and len(t.args) <= FLAT_MAX else (t,))
+        if t.op == "add" and len(t.args) <= FLAT_MAX:
+            flat.extend(t.args)
+        elif t.op == "mul" and len(t.args) == 2 and t.args[0].op == "const" and t.args[1].op == "add" \
+                and len(t.args[1].args) <= FLAT_MAX and len(terms) > 1:  # c (a + b) among terms: c a + c b
+            flat.extend(mul(t.args[0], u) for u in t.args[1].args)
+        else:
+            flat.append(t)
     shape = _joint(flat)
     if shape is None:
         _fail("+", *flat)

@@ -257,6 +257,18 @@ GOLDEN = [
       r"\operatorname{diag}\left(\exp\left(x\right)\right)", shapes={"x": ("n",)}),
     G("hess-cube", "hessian", "sum(x ** 3)", "x", "diag(6 * x)", r"\operatorname{diag}\left(6 x\right)",
       shapes={"x": ("n",)}),
+    # an element-wise Hessian or Jacobian is one diag (diag(a) + diag(b) = diag(a + b)), its like
+    # terms met (c (a + b) among terms is distributed) and common integer factors out in front
+    G("hess-x-sin-x", "hessian", "sum(x * sin(x))", "x", "diag(2 * cos(x) - x * sin(x))",
+      r"\operatorname{diag}\left(2 \cos\left(x\right) - x \odot \sin\left(x\right)\right)", shapes={"x": ("n",)}),
+    G("jac-x-tanh-x", "diff", "x * tanh(x)", "x", "diag(x * (1 - tanh(x) ** 2) + tanh(x))",
+      r"\operatorname{diag}\left(x \odot \left(1 - \tanh\left(x\right)^{\circ 2}\right) + \tanh\left(x\right)\right)",
+      shapes={"x": ("n",)}),
+    G("hess-exp-x2", "hessian", "sum(exp(x) * x ** 2)", "x", "diag(4 * x * exp(x) + exp(x) * x ** 2 + 2 * exp(x))",
+      r"\operatorname{diag}\left(4 x \odot \exp\left(x\right) + \exp\left(x\right) \odot x^{\circ 2} + "
+      r"2 \exp\left(x\right)\right)", shapes={"x": ("n",)}),
+    G("two-targets", "diff", "sum((X @ W - Y) ** 2) + sum((X @ W - Z) ** 2)", "W", "2 * X.T @ (2 * X @ W - Y - Z)",
+      r"2 X^{T} \left(2 X W - Y - Z\right)"),
     G("hess-logsumexp", "hessian", "logsumexp(x)", "x", "diag(softmax(x)) - softmax(x) @ softmax(x).T",
       r"\operatorname{diag}\left(\operatorname{softmax}\left(x\right)\right) - "
       r"\operatorname{softmax}\left(x\right) \operatorname{softmax}\left(x\right)^{T}", shapes={"x": ("n",)}),
