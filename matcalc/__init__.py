@@ -7,7 +7,6 @@
 import sys
 
 from .api import Derivative, diff, evaluate, hessian, parse, vjp
-from .gradients import Gradients, grad
 from .errors import BudgetError, InternalError, MatcalcError, ParseError, ShapeError
 
 __version__ = "0.1.0"
@@ -25,6 +24,21 @@ class _Package(type(sys)):
 
 
 sys.modules[__name__].__class__ = _Package
+
+
+_LAZY = ("grad", "Gradients")  # imported on first use: the CLI's one-variable call never needs them
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from .gradients import Gradients, grad
+        globals().update(grad=grad, Gradients=Gradients)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def load_ipython_extension(ipython) -> None:

@@ -1,28 +1,28 @@
 """From text to the typed, interned expression graph: parse, infer shapes, build nodes."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from . import simplify as S
 from .errors import MatcalcError
 from .expr import Node
 from .grammar import STAGE, Raw, parse_raw, staged
 from .ops import registry
+from .records import Record
 from .shapes import Typer
 
 
-@dataclass
-class Parsed:
+class Parsed(Record):
     """A parsed expression: its graph, the shapes of its variables, and the dimension names."""
 
     expr: Node
     var_shapes: dict[str, tuple]
     source: str
-    typer: Typer = field(repr=False)
-    facts: list = field(default_factory=list)
+    typer: Typer
+    facts: list
     names: tuple = ()  # the variables the text uses, in order of appearance
     #: the work budget (seconds) of the call that parsed it, for its lazy renderings
-    budget: float | None = field(default=None, repr=False)
+    budget: float | None = None
+    _factories = {"facts": list}
+    _hidden = frozenset({"typer", "budget"})
 
     @property
     def shape(self) -> tuple:

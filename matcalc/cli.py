@@ -39,7 +39,9 @@ class _Done(Exception):
     """The backprop line is written."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; given the subcommand that will run, only its options are declared
+    (the others are listed, with their help, but left empty: a cold start builds one of four)."""
     from . import __version__
     p = argparse.ArgumentParser(prog="matcalc", description="Symbolic matrix calculus: derivatives in "
                                 "matrix notation, as LaTeX or text.", epilog=EXAMPLES,
@@ -50,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                         ("hessian", "second derivative of a scalar EXPR by WRT"),
                         ("vjp", "backprop rule: gradient of sum(G * EXPR) by WRT")):
         s = sub.add_parser(name, help=help_, description=help_)
+        if command in COMMANDS and command != name:
+            continue
         s.add_argument("expr", metavar="EXPR", help='the expression, e.g. "sum((X@w - y)**2)"; - reads stdin')
         s.add_argument("wrt", metavar="WRT", help="the variable, e.g. w; several, comma-separated "
                        "(W1,b1,W2,b2), give all their gradients from one sweep")
@@ -81,8 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "vjp":
             s.add_argument("--upstream", default="G", metavar="G", help="name of the upstream gradient")
     from .web import add_serve_parser  # the web stack itself is imported only by `serve`
-    add_serve_parser(sub)
+    add_serve_parser(sub, options=command not in COMMANDS or command == "serve")
     return p
+
+
+COMMANDS = ("diff", "hessian", "vjp", "serve")
 
 
 def _render(d, fmt: str) -> str:
@@ -191,7 +198,7 @@ def _steps_lines(d, fmt: str) -> list[str]:
 
 def run(argv: list[str]) -> int:
     from .budget import limit
-    parser = _parser()
+    parser = _parser(argv[0] if argv else None)
     args = parser.parse_args(_dash_positionals(parser, argv))
     if args.command == "serve":
         from .web import serve_command

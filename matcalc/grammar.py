@@ -1,26 +1,28 @@
 """Parsing: the Lark grammar in `grammar/matcalc.lark` and a Transformer that builds `Raw` trees.
 
+The parsers come from `standalone_parser.py`, generated from the grammar files by
+`python -m matcalc.parser_gen` (lark's standalone LALR runtime and tables: importing it is much
+cheaper than importing lark and loading tables, and nothing is written to a cache directory).
+
 A `Raw` tree is the syntax as written (with source spans for error messages); `shapes.py`
 types it and `build.py` turns it into the interned expression graph.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-
+from . import standalone_parser
 from .errors import MatcalcError, ParseError, caret, position
+from .records import Record
+from .standalone_parser import (Lark, Token, Transformer, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
+                                UnexpectedToken, VisitError)
 
 #: Limits that bound the work done on one input; raise them if you need bigger expressions.
 LIMITS = {"max_length": 100_000, "max_depth": 2000, "max_tokens": 50_000}
 _TOKEN = re.compile(r"[A-Za-z0-9_.]+|\*\*|\S")  # about one match per token, to count them fast
 
 
-@dataclass(eq=False)
-class Raw:
+class Raw(Record):
     """A node of the parsed syntax: `op` is a grammar rule name, `span` the source columns."""
 
     op: str
@@ -28,21 +30,17 @@ class Raw:
     attr: object = None
     span: tuple[int, int] = (0, 0)
     depth: int = 1
-    kwargs: dict = field(default_factory=dict)
+    kwargs: dict
     height: int = 1  # the height of the tree below (walks bound their recursion by it)
 
+    def __init__(self, op: str, args: tuple = (), attr: object = None, span: tuple[int, int] = (0, 0),
+                 depth: int = 1, kwargs: dict | None = None, height: int = 1) -> None:
+        self.op, self.args, self.attr, self.span, self.depth, self.height = op, args, attr, span, depth, height
+        self.kwargs = {} if kwargs is None else kwargs
 
-SYNTAXES = {"matcalc": "matcalc.lark", "matrixcalculus": "matrixcalculus.lark"}
 
-
-def _grammar_text(syntax: str = "matcalc") -> str:
-    fname = SYNTAXES[syntax]
-    here = Path(__file__).resolve().parent
-    for path in (here / "grammar_files" / fname, here.parent / "grammar" / fname):  # installed, checkout
-        if path.is_file():
-            return path.read_text()
-    from importlib import resources  # any other kind of installation
-    return resources.files("matcalc.grammar_files").joinpath(fname).read_text()
+#: the input languages (see `parser_gen.SYNTAXES` for their grammar files)
+SYNTAXES = tuple(standalone_parser.TABLES)
 
 
 def _span(children) -> tuple[int, int]:
@@ -215,72 +213,14 @@ class ToRaw(Transformer):
 
 
 _PARSERS: dict[str, Lark] = {}
-_OPTIONS = dict(parser="lalr", keep_all_tokens=True, maybe_placeholders=True)
 
 
 def _parser(syntax: str = "matcalc") -> Lark:
-    """The LALR parser of a syntax, built once per process and loaded from a cache file after the
-    first run (building the tables takes ~0.25 s; loading them ~0.02 s)."""
+    """The LALR parser of a syntax, loaded from the generated tables once per process."""
     p = _PARSERS.get(syntax)
     if p is None:
-        p = _PARSERS[syntax] = _cached_parser(_grammar_text(syntax), syntax)
+        p = _PARSERS[syntax] = standalone_parser.load(syntax, transformer=ToRaw())
     return p
-
-
-def cache_dir() -> Path | None:
-    """Where the parser tables are kept: $MATCALC_CACHE_DIR, else the user's cache directory."""
-    import os
-    d = os.environ.get("MATCALC_CACHE_DIR")
-    if d is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        d = os.path.join(base, "matcalc")
-    return Path(d) if d else None
-
-
-def _cached_parser(grammar: str, syntax: str) -> Lark:
-    import hashlib
-    import io
-    import os
-    import sys
-
-    import lark
-    key = hashlib.sha256(f"{grammar}|{_OPTIONS}|{lark.__version__}|{sys.version_info[:2]}".encode()).hexdigest()
-    folder = cache_dir()
-    path = folder / f"parser-{syntax}-{key[:24]}.pickle" if folder else None
-    blob = None
-    if path is not None:
-        try:
-            blob = path.read_bytes()
-        except OSError:
-            blob = None
-    if blob is not None:
-        try:
-            return _load(blob)
-        except Exception:  # noqa: BLE001 - a stale or damaged cache file: build the tables again
-            blob = None
-    buf = io.BytesIO()
-    Lark(grammar, **_OPTIONS).save(buf)
-    blob = buf.getvalue()
-    if path is not None:
-        # written under a unique name, then renamed: a process starting meanwhile sees the old
-        # file or the whole new one, never half of it; a read-only directory just means no cache
-        try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmp = folder / f".{path.name}.{os.getpid()}.{id(buf)}.tmp"
-            try:
-                tmp.write_bytes(blob)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-    return _load(blob)
-
-
-def _load(blob: bytes) -> Lark:
-    import io
-    inst = Lark.__new__(Lark)
-    return inst._load(io.BytesIO(blob), transformer=ToRaw())
 
 
 _OPERAND_WORDS = {"LPAR": "'('", "MINUS": "'-'", "NAME": "a name", "NUMBER": "a number"}

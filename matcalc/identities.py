@@ -22,25 +22,26 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from . import simplify as S
 from .expr import Node, as_2d, make
+from .records import Record
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(Record):
     """One rewrite: `rewrite(*args)` is the replacement, or None where it does not apply."""
 
     name: str
     op: str
     equation: str
-    rewrite: Callable = field(repr=False)
+    rewrite: Callable
     example: str = ""
     shapes: dict | None = None
     #: names whose sample values must be positive / invertible matrices
-    domain: dict = field(default_factory=dict)
+    domain: dict
+    _factories = {"domain": dict}
+    _hidden = frozenset({"rewrite"})
 
 
 TABLE: dict[str, list[Identity]] = {}

@@ -19,16 +19,15 @@ Registration checks completeness: an operator without a VJP or JVP must say why 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import InternalError
+from ..records import Record
 
 Rule = Callable[..., Any]
 
 
-@dataclass(eq=False)
-class Op:
+class Op(Record):
     """A general operator: one node kind of the expression graph."""
 
     name: str
@@ -70,8 +69,7 @@ class Op:
         return self.call or self.name
 
 
-@dataclass(eq=False)
-class Fn:
+class Fn(Record):
     """An element-wise function f, applied entry by entry (node op `fn`, attr `name`)."""
 
     name: str
@@ -111,8 +109,7 @@ class Fn:
         return c or "{ns}." + self.name + "({0})"
 
 
-@dataclass(eq=False)
-class Func:
+class Func(Record):
     """A function of the input language that builds a node (or a canonical expression)."""
 
     name: str

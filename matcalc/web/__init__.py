@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 
-def add_serve_parser(sub) -> None:
-    """The `matcalc serve` subcommand's arguments (the CLI's parser; no web import here)."""
+def add_serve_parser(sub, options: bool = True) -> None:
+    """The `matcalc serve` subcommand and (unless options=False) its arguments (the CLI's
+    parser; no web import here)."""
     s = sub.add_parser("serve", help="serve the web page on a local address",
                        description="serve the web page and its JSON API (POST /api/derive)")
+    if not options:
+        return
     s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     s.add_argument("--open", action="store_true", help="open the page in the default browser")
