@@ -280,6 +280,8 @@ class Derivative:
 def _check_name(name, what: str):
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise MatcalcError(f"{what} must be a variable name like X or w, not {name!r}")
+    from .grammar import check_name_length
+    check_name_length(name, what)
     if name == "axis":
         raise MatcalcError(f"{what}: axis is a keyword (axis=), not a variable")
 

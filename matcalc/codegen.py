@@ -2,7 +2,8 @@
 
 Each distinct subexpression used more than once is computed once (the graph is interned);
 `diag(v) @ A` becomes `v[:, None] * A`, and a Kronecker or commutation matrix that multiplies
-something is applied by reshaping, never built.
+something is applied by reshaping, never built. Products (association, distribution over a sum,
+structured factors, Gram products) are in codegen_products.py.
 """
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import keyword
 import re
 
 from .backends import _HELPER_DEPS, _HELPERS, BACKENDS
-from .chain import best_order, product_shape
+from .codegen_products import Products, _is_operand, _is_row
 from .expr import Node, dim_factors, postorder
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "torch", "jnp", "jax", "derivative"}
 
 
-class CodeGen:
+class CodeGen(Products):
     """Emits straight-line code for one expression graph, one temporary per shared node."""
 
     def __init__(self, backend: str = "numpy"):
@@ -33,6 +34,10 @@ class CodeGen:
         self.names: dict[str, str] = {}      # variable -> identifier in the generated code
         self.dim_names: dict[str, str] = {}  # dimension -> identifier
         self.pieces: list = []
+        self.signs: dict[int, tuple] = {}  # node id -> (lo, hi) range of its entries (Products.nonneg)
+        self.undo: list = []  # (node id, code) replaced by a hoisted temporary
+        self.branch_depth = 0  # run-time choices around the code being emitted
+        self.droppable: set[str] = set()  # temporaries of diag(v): dropped when nothing reads them
 
     def set_names(self, variables, dims):
         """Identifiers for variables and dimensions that clash with nothing in the generated code."""
@@ -84,9 +89,20 @@ class CodeGen:
                 self.ntemp += 1
                 name = f"_t{self.ntemp}"
                 self.lines.append(f"{name} = {c}")
+                if n.op in ("diag", "kron", "K"):  # products apply these from their arguments
+                    self.droppable.add(name)
                 c = name
             self.code[id(n)] = c
         return self.code[id(root)]
+
+    def live_lines(self, result: str) -> list[str]:
+        """The body's lines without the temporaries of diag / kron / K nodes that nothing reads."""
+        lines = list(self.lines)
+        for name in self.droppable:
+            pat = re.compile(rf"\b{name}\b")
+            if not pat.search(result) and sum(bool(pat.search(ln)) for ln in lines) == 1:
+                lines = [ln for ln in lines if not ln.startswith(f"{name} = ")]
+        return lines
 
     def c(self, n: Node) -> str:
         """The node's code as an operand: parenthesised unless it is an atom, a call or a postfix."""
@@ -128,136 +144,6 @@ class CodeGen:
             return f"{self.c(n)}.reshape(1, -1)"
         return self.c(n)  # an operand: callers apply .T to it
 
-    def matmul(self, fs) -> str:
-        """A product: runs of ordinary factors in their cheapest association (matcalc.chain);
-        diag / kron / commutation factors applied, never built, folding left to right."""
-        split = self.distributed(fs)
-        if split is not None:
-            return split
-        pieces, run = [], []
-        for f in list(fs) + [None]:
-            if f is None or f.op in ("diag", "kron", "K"):
-                pieces.extend([self.chain(run)] if len(run) > 1 else run)
-                pieces, run = pieces + ([f] if f is not None else []), []
-            else:
-                run.append(f)
-        if len(pieces) == 1:
-            return self.code[id(pieces[0])]
-        acc, acc_node, acc_shape = self.c(pieces[0]), pieces[0], pieces[0].shape
-        for f in pieces[1:]:
-            acc = self.apply(acc, acc_node, acc_shape, f)
-            acc_node, acc_shape = None, product_shape(acc_shape, f.shape)
-        return acc
-
-    def outer(self, a: str, b: str) -> str:
-        """outer(a, b); a vector used twice (outer(u, u)) is computed once."""
-        if a.strip("()") == b.strip("()") and not _is_name(a.strip("()")):
-            self.ntemp += 1
-            self.lines.append(f"_t{self.ntemp} = {a.strip('()') if _is_operand(a.strip('()')) else a}")
-            a = b = f"_t{self.ntemp}"
-        return self.f("outer", a=a, b=b)
-
-    def distributed(self, fs) -> str | None:
-        """L @ (T1 + T2 + …) @ R as L @ T1 @ R + L @ T2 @ R when that is cheaper: every term is
-        diagonal or rank one (A.T @ (diag(s) - s @ s.T) @ A: one matrix product and an outer
-        product of two matrix-vector products, instead of two matrix products), or the product
-        is a matrix sum times a vector. Scalar factors of a term stay in front of its product."""
-        for i, f in enumerate(fs):
-            if f.op != "add" or len(f.shape) != 2 or _is_row(f.shape) or any(t.shape != f.shape for t in f.args):
-                continue  # (a term broadcast over the sum is no factor of the product)
-            terms = [_scalar_and_factor(t) for t in f.args]
-            structured = all(t.op == "diag" or (t.op == "matmul" and any(len(a.shape) == 1 for a in t.args[:-1]))
-                             for _, t in terms)
-            mat_vec = len(fs) == 2 and i == 0 and len(fs[1].shape) == 1
-            if not (structured or mat_vec):
-                continue
-            parts = []
-            for c, t in terms:
-                inner = self.matmul([*fs[:i], *(t.args if t.op == "matmul" else [t]), *fs[i + 1:]])
-                parts.append(f"({inner})" if c is None else f"{self.c(c)} * ({inner})")
-            return " + ".join(parts)
-        return None
-
-    def apply(self, acc: str, acc_node, acc_shape: tuple, f) -> str:
-        """acc @ f where acc or f may be a diag / kron / commutation factor (never built)."""
-        one_d = _is_row(acc_shape)  # a row times a matrix: a vector-matrix product
-        if len(acc_shape) == 1:  # a column times a row (f is 1×k, Kronecker or not): an outer product
-            return self.outer(acc, self.code[id(f)])
-        if acc_node is not None and acc_node.op == "diag":
-            v = self.c(acc_node.args[0])
-            return f"{v}[:, None] * {self.c(f)}" if len(f.shape) == 2 and f.shape[0] != 1 else f"{v} * {self.c(f)}"
-        if f.op == "diag":
-            return f"{acc} * {self.c(f.args[0])}"
-        if acc_node is not None and acc_node.op == "kron" and f.op not in ("K", "kron"):
-            a, b = acc_node.args
-            return f"{self.helper('_kron_apply')}({self.as2d(a)}, {self.as2d(b)}, {self.code[id(f)]})"
-        if acc_node is not None and acc_node.op == "K" and f.op not in ("K", "kron"):
-            p, q = acc_node.attr
-            return f"{self.helper('_comm_apply')}({self.dim(p)}, {self.dim(q)}, {self.code[id(f)]})"
-        if f.op == "K":  # M K(p, q) = (K(q, p) Mᵀ)ᵀ: permute, never build K
-            p, q = f.attr
-            return (f"{self.helper('_comm_apply')}({self.dim(q)}, {self.dim(p)}, {acc})" if one_d else
-                    f"{self.helper('_comm_apply')}({self.dim(q)}, {self.dim(p)}, ({acc}).T).T")
-        if f.op == "kron":  # M (A ⊗ B) = ((Aᵀ ⊗ Bᵀ) Mᵀ)ᵀ
-            a, b = f.args
-            at, bt = f"{self.as2d(a)}.T", f"{self.as2d(b)}.T"
-            return (f"{self.helper('_kron_apply')}({at}, {bt}, {acc})" if one_d else
-                    f"{self.helper('_kron_apply')}({at}, {bt}, ({acc}).T).T")
-        return self.pair(acc, acc_shape, acc_node, self.c(f), f.shape, f)
-
-    def pair(self, left: str, ls: tuple, ln, right: str, rs: tuple, rn) -> str:
-        """left @ right for ordinary factors; `left` is a product-level code (no parentheses
-        needed on the left of @), `right` an operand; ln / rn the nodes when they are factors."""
-        if ls == () or rs == ():
-            return f"{left} * {right}"
-        if len(ls) == 1:  # a column times a row: the operands are 1-D in generated code
-            return self.outer(left, right)
-        if _is_column(ls) and _is_row(rs):  # an m×1 matrix times a row (1-D here): an outer product
-            return self.outer(f"({left}).reshape(-1)", right)
-        if _is_row(ls) and _is_column(rs):  # a row (1-D here) times an m×1 matrix: a number
-            return f"({left}) @ {right}.reshape(-1)"
-        if ln is not None and ln.op == "T" and len(ln.args[0].shape) == 2 and ln.args[0].shape[0] != 1:
-            if len(rs) == 1:
-                return f"{right} @ {self.c(ln.args[0])}"   # Aᵀ x as x @ A: no transpose
-            if not _is_row(rs):
-                return self.f("tmatmul", a=self.c(ln.args[0]), b=right)
-        return f"{left} @ {right}"
-
-    def chain(self, run: list) -> "_Piece":
-        """A run of ordinary factors multiplied in the cheapest order, as one factor."""
-        tree = best_order([f.shape for f in run])
-        if tree is None:
-            code, shape, node = self.c(run[0]), run[0].shape, run[0]
-            for f in run[1:]:
-                code, shape, node = self.pair(code, shape, node, self.c(f), f.shape, f), \
-                    product_shape(shape, f.shape), None
-        else:
-            code, shape, _ = self.emit_tree(tree, run)
-        piece = _Piece(shape)
-        self.pieces.append(piece)  # kept alive: its id keys self.code
-        self.code[id(piece)] = code
-        return piece
-
-    def emit_tree(self, t, run: list) -> tuple:
-        """(code, shape, node or None) of a subtree of best_order's tree (depth ≤ chain.MAX_DP)."""
-        if isinstance(t, int):
-            return self.c(run[t]), run[t].shape, run[t]
-        lc, ls, ln = self.emit_tree(t[0], run)
-        rc, rs, rn = self.emit_tree(t[1], run)
-        right = rc if rn is not None else f"({rc})"
-        return self.pair(lc, ls, ln, right, rs, rn), product_shape(ls, rs), None
-
-
-class _Piece:
-    """A product computed as one factor of a longer product (a run between special factors)."""
-
-    op = "chain"
-    args = ()
-
-    def __init__(self, shape: tuple):
-        self.shape = shape
-
-
 def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
     """The source of a standalone function computing the derivative `d` (as d.evaluate does)."""
     _check_function_name(name)
@@ -289,7 +175,7 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
     if needed:
         raise_line = f"    raise ValueError('cannot tell the size of {', '.join(sorted(needed))} from the arguments')"
         lines.append(raise_line)
-    lines += [f"    {ln}" for ln in g.lines]
+    lines += [f"    {ln}" for ln in g.live_lines(body_expr)]
     out_dims = tuple(d.dims)  # the array d.evaluate gives (a row output is 1-D there)
     if _is_row(root.shape) and _is_row(out_dims) and not d.vec_form:
         body_expr = f"({body_expr}).reshape(1, -1)"
@@ -312,17 +198,6 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
     return "\n".join([g.b["imports"], "", ""] + ([*helpers, ""] if helpers else []) + lines) + "\n"
 
 
-def _scalar_and_factor(t: Node) -> tuple:
-    """(scalar factor or None, the rest) of a term: c * M with c a scalar node."""
-    if t.op == "mul" and len(t.args) == 2:
-        a, b = t.args
-        if a.shape == () and b.shape != ():
-            return a, b
-        if b.shape == () and a.shape != ():
-            return b, a
-    return None, t
-
-
 def _check_function_name(name) -> None:
     """The generated function's name: an identifier that shadows nothing the source uses."""
     from .errors import MatcalcError
@@ -331,35 +206,6 @@ def _check_function_name(name) -> None:
     if (name in _RESERVED and name != "derivative") or name in _HELPERS:
         raise MatcalcError(f"the function's name {name} is taken (a Python keyword or builtin, a module "
                            f"or a helper of the generated code); choose another")
-
-
-def _is_name(s: str) -> bool:
-    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s) is not None
-
-
-def _is_operand(s: str) -> bool:
-    """Whether generated code `s` binds tighter than any binary operator: a name, a number, a
-    call, an attribute or a subscript (binary operators are always written between spaces)."""
-    if s.startswith("-") or not s:
-        return False
-    depth = 0
-    for ch in s:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == " " and depth == 0:
-            return False
-    return True
-
-
-def _is_row(shape: tuple) -> bool:
-    return len(shape) == 2 and shape[0] == 1
-
-
-def _is_column(shape: tuple) -> bool:
-    """An m×1 matrix (keepdims): 2-D in generated code, unlike a vector."""
-    return len(shape) == 2 and shape[1] == 1 and shape[0] != 1
 
 
 def _params(d, var_shapes: dict) -> list[str]:

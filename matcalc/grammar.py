@@ -18,7 +18,15 @@ from .standalone_parser import (Lark, Token, Transformer, UnexpectedCharacters, 
                                 UnexpectedToken, VisitError)
 
 #: Limits that bound the work done on one input; raise them if you need bigger expressions.
-LIMITS = {"max_length": 100_000, "max_depth": 2000, "max_tokens": 50_000}
+LIMITS = {"max_length": 100_000, "max_depth": 2000, "max_tokens": 50_000, "max_name_length": 256}
+
+
+def check_name_length(name: str, what: str, where: str = "") -> None:
+    """A name longer than LIMITS['max_name_length'] is refused: every text naming it must still
+    fit in LIMITS['max_length'] and parse back."""
+    if len(name) > LIMITS["max_name_length"]:
+        raise ParseError(f"{what} {name[:20]}…{where} has {len(name)} characters; a name has at most "
+                         f"{LIMITS['max_name_length']} (matcalc.grammar.LIMITS['max_name_length'])")
 _TOKEN = re.compile(r"[A-Za-z0-9_.]+|\*\*|\S")  # about one match per token, to count them fast
 
 
@@ -263,6 +271,9 @@ def parse_raw(text: str, syntax: str = "matcalc") -> Raw:
     if len(text) > LIMITS["max_length"]:
         raise ParseError(f"the expression has {len(text)} characters; the limit is "
                          f"{LIMITS['max_length']} (matcalc.grammar.LIMITS['max_length'])")
+    long_name = re.search(r"(?<![A-Za-z0-9_.])[A-Za-z_][A-Za-z0-9_]{%d,}" % LIMITS["max_name_length"], text)
+    if long_name:
+        check_name_length(long_name.group(0), "the name", f" at {position(text, long_name.start())}")
     tokens = sum(1 for _ in _TOKEN.finditer(text))
     if tokens > LIMITS["max_tokens"]:  # lark takes ~20 µs a token: bound the time before it starts
         raise ParseError(f"the expression has about {tokens} tokens; the limit is {LIMITS['max_tokens']} "

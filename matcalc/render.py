@@ -5,6 +5,7 @@ subexpression that occurs more than once is named once, in `where` lines the par
 """
 from __future__ import annotations
 
+from . import budget
 from .expr import Node, dim_factors, numel
 from .number_text import fmt_number, latex_number, special_number  # noqa: F401  (re-exported)
 from .share import render_shared
@@ -80,6 +81,7 @@ class _Base:
         """The operator's own form from its declaration (ops/): a callable, a template with {0},
         or a function name; else the printer's core method; else the generic name(args)."""
         from .ops import registry
+        budget.tick()  # a node written: printing runs under the work budget too
         spec = registry.op(n.op)
         form = self.form(spec)
         if form is None:

@@ -14,7 +14,7 @@ from .share import render_shared
 _GREEK = frozenset("alpha beta gamma delta epsilon eta theta kappa lambda mu nu rho sigma tau phi omega".split())
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 16)  # a flat sum of 5 000 terms names 5 000 variables
 def _latex_symbol(name: str) -> str:
     """sympy's rendering of a name (`alpha` → α, `W1` → W_{1}), Greek only for matcalc's Greek names."""
     import re

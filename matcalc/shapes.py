@@ -13,7 +13,7 @@ import re
 from .errors import MatcalcError, ParseError, ShapeError, caret
 from .expr import dim_mul
 from .function_shapes import FunctionShapes
-from .grammar import STAGE, Raw, staged, suggest
+from .grammar import STAGE, Raw, check_name_length, staged, suggest
 from .ops import registry
 from .unify import DimVar, Unifier
 
@@ -47,6 +47,7 @@ class Typer(FunctionShapes):
         for name, dims in (shapes or {}).items():
             if not isinstance(name, str) or not NAME_RE.match(name):
                 raise MatcalcError(f"shapes: {name!r} is not a variable name")
+            check_name_length(name, "shapes: the variable")
             self.declared[name] = self._declared_shape(name, dims)
 
     # ---- dimensions
@@ -70,6 +71,7 @@ class Typer(FunctionShapes):
                 return self._dim(int(d), who)
             if not NAME_RE.match(d):
                 raise ShapeError(f"shapes: {who} has a dimension {d!r} that is not a name or an integer")
+            check_name_length(d, f"shapes: the dimension of {who}")
             return self.named(d)
         raise ShapeError(f"shapes: {who} has a dimension {d!r}; use a name or a positive integer")
 

@@ -140,3 +140,92 @@ def render_shared(printer, root: Node, share: bool = True) -> tuple[str, list[tu
     pl = plan(printer, root, SHARE_MIN_SIZE if share else UNSHARED_MIN_SIZE)
     scale = getattr(printer, "LONG_SCALE", 1)  # LaTeX takes about three times the characters
     return write(printer, root, pl, scale * (LONG_TEXT if share else UNSHARED_LONG_TEXT))
+
+
+class Session:
+    """Several texts written in order by one printer, sharing names, the way a derivation names
+    t1, t2, … once and uses them in every later line: a piece written in an earlier text is
+    written again as the text (or the name) it got then, so the texts together are linear in
+    the distinct nodes below them, however many there are.
+
+    A piece is named the first time it is written if its text is `long` characters or more,
+    unless `keep(n)` (a piece the reader should see, such as one holding a differential).
+    `label(n)` gives the fresh name of a piece.  With `follow`, another session's names are
+    used instead (a LaTeX session follows the text session, so that both name the same pieces).
+    The bindings a text introduces are taken with `take_defs`, in dependency order."""
+
+    def __init__(self, printer, long: int, label, keep=lambda n: False, follow: Session | None = None):
+        self.printer, self.long, self.label, self.keep, self.follow = printer, long, label, keep, follow
+        printer.names = {}
+        self.labels: dict[int, tuple[Node, str]] = {}   # id -> (node, name): every piece named so far
+        self.defs: list[tuple[str, str]] = []
+        self.text_of: dict[str, str] = {}   # name -> the text it stands for
+
+    def _new_below(self, root: Node) -> tuple[list[Node], dict[int, list[Node]]]:
+        """The nodes below `root` not written yet, children first, and their print children."""
+        printer, memo = self.printer, self.printer.memo
+        kids: dict[int, list[Node]] = {}
+        order: list[Node] = []
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            n, expanded = stack.pop()
+            key = id(n)
+            if expanded:
+                order.append(n)
+                continue
+            if key in kids or (key in memo and memo[key][0] is n):
+                continue
+            kids[key] = _print_children(printer, n)
+            stack.append((n, True))
+            stack.extend((c, False) for c in reversed(kids[key]))
+        return order, kids
+
+    def _name(self, n: Node, text: str, label: str | None = None):
+        label = label or self.label(n)
+        self.labels[id(n)] = (n, label)
+        self.printer.names[id(n)] = label
+        self.defs.append((label, text))
+        self.text_of[label] = text
+        got = (self.printer.name(label), self.printer.ATOM)
+        self.printer.memo[id(n)] = (n, got)
+        return got
+
+    def _named_by_leader(self, n: Node) -> str | None:
+        hit = self.follow.labels.get(id(n))
+        return hit[1] if hit is not None and hit[0] is n else None
+
+    def write(self, root: Node) -> str:
+        """The text of `root`, naming the long pieces below it that no earlier text wrote."""
+        printer, memo = self.printer, self.printer.memo
+        order, _ = self._new_below(root)
+        for n in order:
+            got = printer.dispatch(n)
+            if n is root or not n.args or n.op == "const":
+                pass
+            elif self.follow is not None:
+                label = self._named_by_leader(n)
+                if label is not None:
+                    got = self._name(n, got[0], label)
+            elif len(got[0]) >= self.long and not self.keep(n):
+                a = n.args[0]
+                hit = memo.get(id(a))
+                if n.op == "T" and a.args and not self.keep(a) and id(a) not in self.labels \
+                        and hit is not None and hit[0] is a:
+                    self._name(a, hit[1][0])  # name Xᵀ's X, not Xᵀ
+                    got = printer.dispatch(n)
+                else:
+                    got = self._name(n, got[0])
+            memo[id(n)] = (n, got)
+        return printer.render(root)[0]
+
+    def alias(self, n: Node, shown: Node) -> None:
+        """Write `n` from now on as `shown` was written (the same value, written another way)."""
+        memo = self.printer.memo
+        hit = memo.get(id(shown))
+        if hit is not None and hit[0] is shown and id(n) not in memo:
+            memo[id(n)] = (n, hit[1])
+
+    def take_defs(self) -> list[tuple[str, str]]:
+        """The bindings introduced since the last call, each after those it uses."""
+        out, self.defs = self.defs, []
+        return out

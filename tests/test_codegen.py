@@ -451,12 +451,14 @@ def test_kron_left_factor_is_applied_not_built(kind, expr, wrt, domain):
     text = d.text
     for n in postorder(d.result):
         if n.op == "matmul" and n.args[0].op == "kron":
-            # (A ⊗ B) @ M: applied through _kron_apply, except (A ⊗ B) @ K, where the Kronecker
-            # product is the output-sized result itself and K permutes its columns (_comm_apply)
+            # (A ⊗ B) @ M: applied through _kron_apply (or _kron_diag_kron for (A ⊗ B) diag(v) (C ⊗ D)),
+            # except (A ⊗ B) @ K, where the Kronecker product is the output-sized result itself and
+            # K permutes its columns (_comm_apply, or _kron_comm building the permuted product), and
+            # (A ⊗ B) @ (C ⊗ D + …), where the mixed-product rule gives AC ⊗ BD + … (built as the result)
             if len(n.args) == 2 and n.args[1].op == "K":
-                assert "_comm_apply(" in src and "_commutation(" not in src, src
-            else:
-                assert "_kron_apply(" in src, src
+                assert ("_comm_apply(" in src or "_kron_comm(" in src) and "_commutation(" not in src, src
+            elif not (len(n.args) == 2 and n.args[1].op == "add" and all(t.op == "kron" for t in n.args[1].args)):
+                assert "_kron_apply(" in src or "_kron_diag_kron(" in src, src
     out, log = run_spied(d, values)
     np.testing.assert_allclose(out, d.evaluate(values), rtol=EV_RTOL, atol=EV_ATOL)
     # a matrix np.kron built is never the left factor of a product
@@ -475,21 +477,17 @@ def test_kron_apply_in_the_hessian_of_least_squares():
 
 
 def test_commutation_factor_is_a_permutation():
-    """kron(X.T, I) @ commutation(m, n): the commutation matrix permutes columns, it is never built."""
+    """kron(X.T, I) @ commutation(m, n): the commutation matrix permutes columns, it is never built
+    (the Kronecker product, output-sized, is built with its columns permuted: _kron_comm)."""
     d = matcalc.diff("X.T @ X", "X")
     src = d.to_python("numpy")
-    assert "_comm_apply(" in src
-    assert "_commutation(" not in src
+    assert "_kron_comm(" in src
+    assert "_commutation(" not in src and "_comm_apply(" not in src
+    values = sample_for(d)
+    out, log = run_spied(d, values)
+    assert log == []
+    np.testing.assert_allclose(out, d.evaluate(values), rtol=EV_RTOL, atol=EV_ATOL)
 
-
-_KRON_RIGHT = ("matcalc codegen: a Kronecker factor to the right of a product (… @ kron(eye(p), X)) is "
-               "built with np.kron and multiplied, although (A ⊗ B) applied from the right needs no "
-               "Kronecker matrix either")
-_COMM_BUILT = ("matcalc codegen: kron(A, B) @ commutation(m, n) builds the dense commutation matrix "
-               "(_commutation = _comm_apply(p, q, eye(p*q))) and hands it to _kron_apply, instead of "
-               "permuting columns")
-_KRON_SUM = ("matcalc codegen: a sum of Kronecker products that multiplies something "
-             "((kron + kron) @ …) builds every Kronecker matrix")
 
 KRON_STRICT = [
     pytest.param("hessian", "sum((X@W-Y)**2)", "W", None, id="hess-least-squares"),
@@ -500,24 +498,14 @@ KRON_STRICT = [
     pytest.param("diff", "X @ X", "X", None, id="square"),
     pytest.param("diff", "inv(X) @ A @ inv(X)", "X", {"X": "invertible"}, id="inv-A-inv"),
     pytest.param("diff", "exp(X.T)", "X", None, id="exp-transpose"),
-    pytest.param("diff", "inv(X).T", "X", {"X": "invertible"}, id="inv-T",
-                 marks=pytest.mark.xfail(strict=True, reason=_COMM_BUILT)),
-    pytest.param("diff", "X.T @ X", "X", None, id="gram",
-                 marks=pytest.mark.xfail(strict=True, reason=_COMM_BUILT)),
-    pytest.param("diff", "A @ X.T @ B", "X", None, id="AXtB",
-                 marks=pytest.mark.xfail(strict=True, reason=_COMM_BUILT)),
-    pytest.param("hessian", "logdet(X)", "X", {"X": "spd"}, id="hess-logdet",
-                 marks=pytest.mark.xfail(strict=True, reason=_COMM_BUILT)),
-    pytest.param("hessian", "sum(tanh(X @ W))", "W", None, id="hess-tanh-layer",
-                 marks=pytest.mark.xfail(strict=True, reason=_KRON_RIGHT)),
-    pytest.param("diff", "softmax(X @ W, axis=1)", "W", None, id="softmax-rows",
-                 marks=pytest.mark.xfail(strict=True, reason=_KRON_RIGHT)),
-    pytest.param("diff", "X @ W @ W", "W", None, id="XWW",
-                 marks=pytest.mark.xfail(strict=True, reason=_KRON_SUM + " (passed to _kron_apply); "
-                                         "the mixed-product rule would give kron(I, X W) + kron(Wᵀ, X)")),
-    pytest.param("hessian", "tr(inv(X))", "X", {"X": "invertible"}, id="hess-tr-inv",
-                 marks=pytest.mark.xfail(strict=True, reason=_KRON_SUM + " and the commutation matrix; "
-                                         "the text is also the ugly -((-kron(…) - kron(…)) @ commutation(m, m))")),
+    pytest.param("diff", "inv(X).T", "X", {"X": "invertible"}, id="inv-T"),
+    pytest.param("diff", "X.T @ X", "X", None, id="gram"),
+    pytest.param("diff", "A @ X.T @ B", "X", None, id="AXtB"),
+    pytest.param("hessian", "logdet(X)", "X", {"X": "spd"}, id="hess-logdet"),
+    pytest.param("hessian", "sum(tanh(X @ W))", "W", None, id="hess-tanh-layer"),
+    pytest.param("diff", "softmax(X @ W, axis=1)", "W", None, id="softmax-rows"),
+    pytest.param("diff", "X @ W @ W", "W", None, id="XWW"),
+    pytest.param("hessian", "tr(inv(X))", "X", {"X": "invertible"}, id="hess-tr-inv"),
 ]
 
 
@@ -561,15 +549,9 @@ def test_diag_between_matrices_is_not_built():
     np.testing.assert_allclose(d.compile("numpy")(values), fd_reference(d, values), rtol=1e-4, atol=1e-5)
 
 
-_DIAG_AFTER_KRON = ("matcalc codegen: a diag(vec(…)) factor that follows a Kronecker factor in a product "
-                    "is built with np.diag (an mp×mp dense matrix) and handed to _kron_apply, instead of "
-                    "scaling columns")
-
-
 @pytest.mark.parametrize("kind, expr, wrt", [
     pytest.param("hessian", "sum(tanh(X @ W))", "W", id="hess-tanh-layer"),
-    pytest.param("diff", "softmax(X @ W, axis=1)", "W", id="softmax-rows",
-                 marks=pytest.mark.xfail(strict=True, reason=_DIAG_AFTER_KRON)),
+    pytest.param("diff", "softmax(X @ W, axis=1)", "W", id="softmax-rows"),
     pytest.param("diff", "sigmoid(X @ W)", "W", id="sigmoid-layer"),
     pytest.param("diff", "tanh(A @ x)", "x", id="tanh-Ax"),
 ])

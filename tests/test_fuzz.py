@@ -437,9 +437,7 @@ LONG_AND_DEEP = {
     "300 x in one product": "sum(" + "*".join(["x"] * 300) + ")",
     "5000-digit number": "1" * 5000 + " * x",
     "99 990-digit number": "1" * 99990 + "*x",
-    "long name": pytest.param("x" * 99999, marks=pytest.mark.xfail(
-        strict=True, reason="diff('xxx...x' (99 999 characters), 'x').text is 'zeros(len(xxx...x), len(x))', "
-        "100 019 characters: over max_length, parse cannot read it back")),
+    "long name": "x" * 99999,  # refused: over LIMITS['max_name_length'] (below)
     "many where bindings": "t0 " + "where " + "; ".join(f"t{i} = t{i + 1} + x" for i in range(2000)) + "; t2000 = x",
 }
 
@@ -464,6 +462,24 @@ def test_over_the_length_limit_is_refused_before_parsing():
     _, err = outcome(matcalc.parse, "(" * 60000 + "x" + ")" * 60000)
     assert isinstance(err, matcalc.ParseError) and "limit" in str(err)
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_name_over_the_limit_is_refused():
+    """A name longer than LIMITS['max_name_length'] (256) is refused wherever it comes in: a text
+    naming it (`zeros(len(xxx…), len(x))`) could not fit in max_length and parse back."""
+    limit = matcalc.grammar.LIMITS["max_name_length"]
+    long = "x" * (limit + 1)
+    for fn, args, kw in ((matcalc.parse, ("x" * 99999,), {}), (matcalc.parse, (f"sum({long}) * y",), {}),
+                         (matcalc.diff, ("sum(x)", long), {}),
+                         (matcalc.parse, ("x",), {"shapes": {long: ("n",)}}),
+                         (matcalc.parse, ("x",), {"shapes": {"x": (long,)}})):
+        _, err = outcome(fn, *args, **kw)
+        assert isinstance(err, matcalc.ParseError) and "max_name_length" in str(err), (fn, kw, err)
+    name = "x" * limit
+    d = matcalc.diff(f"sum({name} * y)", "y")
+    check_text_round_trip(d, "a name at the limit")
+    _, err = outcome(matcalc.parse, "1e" + "9" * 400 + " * x")  # an exponent is no name
+    assert "max_name_length" not in str(err)
 
 
 HUGE_NUMBERS = ["1e308", "1e308 * x", "1e999", "1e999 * x", "10**10**10", "x ** 10**10**10", "10**10**10**10 * x",

@@ -98,6 +98,18 @@ INDEX = [
 ]
 
 
+# deeper graphs: the pieces they share are named once (`where`), each defined entry by entry; not
+# pinned, but evaluated like the rows above (the definitions first)
+NAMED = [
+    I("tanh2-hessian", "hessian", "sum(tanh(A @ tanh(B @ x)))", "x", None,
+      shapes={"A": ("n", "n"), "B": ("n", "n"), "x": ("n",)}),
+    I("tanh3-hessian", "hessian", "sum(tanh(A @ tanh(B @ tanh(C @ x))))", "x", None,
+      shapes={"A": ("n", "n"), "B": ("n", "n"), "C": ("n", "n"), "x": ("n",)}),
+    I("exp-chain-hessian", "hessian", "sum(exp(A @ exp(A @ exp(A @ x))))", "x", None,
+      shapes={"A": ("n", "n"), "x": ("n",)}),
+]
+
+
 def _params(key):
     return [pytest.param(c, id=c["id"], marks=[pytest.mark.xfail(strict=True, reason=c[key])] if c[key] else [])
             for c in INDEX]
@@ -115,8 +127,9 @@ def derive(c):
 
 _TOKENS = [
     ("SUM", r"\\sum_\{([a-z0-9,]+)\}"),
-    ("DELTA", r"\\delta_\{([a-z])([a-z])\}"),
-    ("DSYM", r"\\mathrm\{d\}([A-Za-z])_\{([a-z]+)\}"),
+    ("DELTA", r"\\delta_\{([a-z]\d*)([a-z]\d*)\}"),
+    ("DSYM", r"\\mathrm\{d\}([A-Za-z])_\{([a-z0-9]+)\}"),
+    ("NAMED", r"\{t_\{(\d+)\}\}_\{([a-z0-9]+)\}|t_\{(\d+)\}"),  # a piece named in the `where`
     ("NORM", r"\\left\\\|([A-Za-z])\\right\\\|"),
     ("LP", r"\\left\("),
     ("RP", r"\\right\)"),
@@ -126,14 +139,19 @@ _TOKENS = [
     ("POW", r"\^\{(\d+)\}"),
     ("LB", r"\{"),
     ("RB", r"\}"),
-    ("SYM", r"([A-Za-z])(?:_\{([a-z]+)\})?"),
+    ("SYM", r"([A-Za-z])(?:_\{([a-z0-9]+)\})?"),
     ("NUM", r"\d+(?:\.\d+)?"),
     ("OP", r"[+-]"),
 ]
 _TOKEN_RE = re.compile("|".join(f"(?P<{k}>{p})" for k, p in _TOKENS))
-_FACTOR_START = {"SUM", "DELTA", "DSYM", "NORM", "LP", "FRAC", "FN", "GREEK", "LB", "SYM", "NUM"}
+_FACTOR_START = {"SUM", "DELTA", "DSYM", "NORM", "LP", "FRAC", "FN", "GREEK", "LB", "SYM", "NUM", "NAMED"}
 _FN = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "sin": np.sin, "cos": np.cos,
        "sigma": lambda z: 1 / (1 + np.exp(-z))}
+
+
+def indices(s: str) -> tuple:
+    """`kl1` -> ('k', 'l1'): an index is a letter and maybe a number."""
+    return tuple(re.findall(r"[a-z]\d*", s))
 
 
 def tokenize(s: str) -> list:
@@ -199,7 +217,7 @@ class Parser:
         elif kind == "DELTA":
             f = ("delta", g[0], g[1])
         elif kind == "DSYM":
-            f = ("dsym", g[0], tuple(g[1]))
+            f = ("dsym", g[0], indices(g[1]))
         elif kind == "NORM":
             f = ("norm", g[0])
         elif kind == "LP":
@@ -220,7 +238,9 @@ class Parser:
             f = self.expr()
             self.take("RB")
         elif kind in ("SYM", "GREEK"):
-            f = ("sym", g[0], tuple(g[1]) if len(g) > 1 else ())
+            f = ("sym", g[0], indices(g[1]) if len(g) > 1 else ())
+        elif kind == "NAMED":
+            f = ("sym", "t" + g[0], indices(g[1]) if len(g) > 1 else ())
         while self.peek()[0] == "POW":
             f = ("pow", f, int(self.take()[2][0]))
         return f
@@ -320,6 +340,9 @@ def check_index_form(c, latex, seed=0):
     arrays = {("", k.lower() if len(k) == 1 else k): v for k, v in values.items()}
     assert len(arrays) == len(values), "two variables print as the same letter"
     arrays["d", c["wrt"].lower()] = direction
+    latex, _, where = latex.partition(",\\quad \\text{where } ")
+    for definition in where.split(",\\; ") if where else []:  # named pieces, children first
+        define(definition, arrays)
     lhs, rhs = latex.split(" = ", 1)
     for kind, pat in _LHS:
         m = pat.match(lhs)
@@ -335,6 +358,19 @@ def check_index_form(c, latex, seed=0):
     for pos in itertools.product(*[range(n) for n in T.shape]):
         env = dict(zip(free, pos))
         assert ev(tree, env, arrays) == pytest.approx(T[pos], **tol), (latex, env)
+
+
+def define(definition: str, arrays: dict):
+    """`{t_{1}}_{ij} = …`: the named piece's entries, every one by brute force."""
+    lhs, rhs = definition.split(" = ", 1)
+    (_, _, g), = tokenize(lhs)
+    name, free = "t" + g[0], indices(g[1]) if len(g) > 1 else ()
+    tree = Parser(rhs).parse()
+    sizes = [_range(tree, k, arrays) for k in free]
+    out = np.zeros(sizes)
+    for pos in itertools.product(*[range(n) for n in sizes]):
+        out[pos] = ev(tree, dict(zip(free, pos)), arrays)
+    arrays["", name] = out
 
 
 # ------------------------------------------------------------------------ the tests
@@ -354,6 +390,13 @@ def test_index_form_is_the_derivative(c):
 def test_matcalc_index_form_is_the_derivative(c):
     """What matcalc prints now is true (even where it is not clean yet)."""
     check_index_form(c, derive(c).index_latex, seed=1)
+
+
+@pytest.mark.parametrize("c", [pytest.param(c, id=c["id"]) for c in NAMED])
+def test_index_form_with_named_pieces_is_the_derivative(c):
+    latex = derive(c).index_latex
+    assert "\\text{where }" in latex
+    check_index_form(c, latex)
 
 
 def test_enough_index_results():

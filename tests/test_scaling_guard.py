@@ -67,15 +67,36 @@ sys.path.insert(0, str(Path(__file__).parent / "bench"))
 import families as F  # noqa: E402
 
 
-def _work(spec) -> int:
-    kind, expr, wrt, shapes = spec
-    with budget.limit(60) as scope:
-        getattr(matcalc, kind)(expr, wrt, shapes=shapes)
-    return scope.work
+_MEASURE = """
+import sys, matcalc
+from matcalc import budget
+sys.path.insert(0, {bench!r})
+import families as F
+F.allow_flat_sums()
+kind, expr, wrt, shapes = getattr(F, {fn!r})({n})
+with budget.limit(120) as scope:
+    d = getattr(matcalc, kind)(expr, wrt, shapes=shapes)
+print(scope.work, len(d.text))
+"""
+
+
+def _work_and_text(fn, n: int) -> tuple[int, int]:
+    """(work units, len(text)) of `families.fn(n)` derived in a fresh interpreter: the count then
+    does not depend on which nodes (and per-node memos) earlier tests happen to leave alive."""
+    import subprocess
+    code = _MEASURE.format(bench=str(Path(__file__).parent / "bench"), fn=fn.__name__, n=n)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    work, length = out.stdout.split()
+    return int(work), int(length)
+
+
+def _work(fn, n: int) -> int:
+    return _work_and_text(fn, n)[0]
 
 
 def test_nested_softmax_hessian_is_linear_in_depth():
-    w8, w16 = _work(F.nested_softmax(8)), _work(F.nested_softmax(16))
+    w8, w16 = _work(F.nested_softmax, 8), _work(F.nested_softmax, 16)
     assert w16 <= 3 * w8, f"work {w16} at 16 levels, {w8} at 8"
     t0 = time.perf_counter()
     matcalc.hessian(F.nested_softmax(12)[1], "x")
@@ -84,14 +105,14 @@ def test_nested_softmax_hessian_is_linear_in_depth():
 
 
 def test_mlp_hessian_grows_about_linearly():
-    w16, w32 = _work(F.mlp_hessian_w1(16)), _work(F.mlp_hessian_w1(32))
+    w16, w32 = _work(F.mlp_hessian_w1, 16), _work(F.mlp_hessian_w1, 32)
     assert w32 <= 3.5 * w16, f"work {w32} at L = 32, {w16} at L = 16"
 
 
 def test_flat_sum_is_linear_in_its_terms(monkeypatch):
     import matcalc.grammar
     monkeypatch.setitem(matcalc.grammar.LIMITS, "max_depth", max(matcalc.grammar.LIMITS["max_depth"], 2000))
-    w1, w2 = _work(F.flat_sum(500)), _work(F.flat_sum(1000))
+    w1, w2 = _work(F.flat_sum, 500), _work(F.flat_sum, 1000)
     assert w2 <= 2.5 * w1, f"work {w2} for 1000 terms, {w1} for 500"
 
 
@@ -111,18 +132,11 @@ LINEAR_FAMILIES = [
 ]
 
 
-def _work_and_text(spec) -> tuple[int, int]:
-    kind, expr, wrt, shapes = spec
-    with budget.limit(60) as scope:
-        d = getattr(matcalc, kind)(expr, wrt, shapes=shapes)
-    return scope.work, len(d.text)
-
-
 import pytest  # noqa: E402
 
 
 @pytest.mark.parametrize("name, build, n", LINEAR_FAMILIES, ids=[f[0] for f in LINEAR_FAMILIES])
 def test_family_work_and_text_double_with_its_size(name, build, n):
-    (w1, t1), (w2, t2) = _work_and_text(build(n)), _work_and_text(build(2 * n))
+    (w1, t1), (w2, t2) = _work_and_text(build, n), _work_and_text(build, 2 * n)
     assert w2 <= 2.5 * w1, f"{name}: work {w2} at size {2 * n}, {w1} at {n}"
     assert t2 <= 2.5 * t1, f"{name}: len(text) {t2} at size {2 * n}, {t1} at {n}"

@@ -379,3 +379,48 @@ def test_step_value_of_a_vector_line(cid):
     s = next(s for s in _forward_part(d) if s.expr is not None)
     got = step_value(s.expr, c["wrt"], values, direction, all_shapes(d))
     np.testing.assert_allclose(np.asarray(got), _jvp(c, d, values, direction), rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------ deep and wide
+
+def _same_value_everywhere(c):
+    d = derive(c)
+    values, direction = sample(c, d, 0)
+    target = float(np.sum(mixed_gradient(c, d, values) * direction))
+    lines = [s for s in d.steps if s.expr is not None]
+    assert len(lines) == len(d.steps)
+    for s in lines:
+        v = step_value(s.expr, c["wrt"], values, direction, all_shapes(d))
+        assert v == pytest.approx(target, rel=1e-9, abs=1e-12), (s.rule, s.text)
+    assert target == pytest.approx(f_directional(c, d, values, direction), rel=1e-6, abs=1e-8)
+    return d
+
+
+def test_a_wide_frontier_elides_the_terms_a_step_leaves_alone():
+    """Twelve terms: a line shows the terms its step changed and `+ … (k more terms, as in the line
+    before)`; its `expr` (built when asked for) is still the whole df, equal to every other line."""
+    expr = "sum(" + " + ".join(f"a{i} * tanh(b{i} * x)" for i in range(12)) + ")"
+    shapes = {f"{v}{i}": ("n",) for i in range(12) for v in "ab"} | {"x": ("n",)}
+    d = _same_value_everywhere(S("wide", "diff", expr, "x", None, shapes=shapes))
+    elided = [s for s in d.steps if "… (" in s.text]
+    assert len(elided) >= 10 and all("more term" in s.text and r"\dots" in s.latex for s in elided)
+    # the twelve contributions to dx are kept as terms of their own past a short sum: no line
+    # rewrites a long adjoint
+    assert max(len(s.text) for s in elided) < 400
+
+
+def test_a_deep_network_names_its_pieces_once():
+    """Six layers: the lines use names (a textbook's forward values and backprop deltas), each
+    defined once in the `where` of the line that first writes it; every line is still df."""
+    L = 6
+    e = "X @ W1"
+    for i in range(2, L + 1):
+        e = f"tanh({e}) @ W{i}"
+    shapes = {"X": M2, "Y": M2} | {f"W{i}": ("n", "n") for i in range(1, L + 1)}
+    d = _same_value_everywhere(S("deep", "diff", f"sum(({e} - Y) ** 2)", "W1", None, shapes=shapes))
+    defined = [w.split(" = ")[0] for s in d.steps[:-1] for w in s.text.split(" where ", 1)[1:]
+               for w in w.split("; ")]
+    assert defined and len(defined) == len(set(defined))
+    for name in defined:  # used only after the line that defines it
+        first = next(i for i, s in enumerate(d.steps) if f" where {name} = " in s.text or f"; {name} = " in s.text)
+        assert not any(name in s.text.split(" where ")[0] for s in d.steps[:first])

@@ -43,6 +43,15 @@ def _col(x):
     return x.reshape(-1, 1) if x.ndim == 1 else x.reshape(1, 1) if x.ndim == 0 else x
 
 
+def _chain(xs: list):
+    """The product of a chain of arrays: numpy's optimal order (cubic in the chain's length) by
+    blocks of at most 12 factors, so that a long chain costs time linear in its length."""
+    xs = [_col(x) for x in xs]
+    while len(xs) > 12:
+        xs = [np.linalg.multi_dot(xs[i:i + 12]) if len(xs[i:i + 12]) > 1 else xs[i] for i in range(0, len(xs), 12)]
+    return np.linalg.multi_dot(xs) if len(xs) > 2 else xs[0] @ xs[1] if len(xs) == 2 else xs[0]
+
+
 def _sp_K(ctx, n, a):
     p, q = ctx.size(n.attr[0]), ctx.size(n.attr[1])
     v = ctx.sp.zeros(p * q, p * q)
@@ -93,6 +102,21 @@ def _code_T(g, n):
     if len(a.shape) == 2 and a.shape[1] == 1 and a.shape[0] != 1:
         return f"{g.c(a)}.reshape(-1)"  # an m×1 column's transpose: a row, 1-D here
     return g.f("T", x=g.c(a)) if len(a.shape) == 2 and a.shape[0] != 1 else g.code[id(a)]
+
+
+def _code_add(g, n):
+    """a + b + …, a term -1 * t written `- t` (one operation instead of two)."""
+    out = []
+    for i, a in enumerate(n.args):
+        if i and _is_negation(a) and not g.code[id(a)].startswith("_t"):
+            out.append(f"- {g.c(a.args[1])}")
+        else:
+            out.append(("+ " if i else "") + g.c(a))
+    return " ".join(out)
+
+
+def _is_negation(a) -> bool:
+    return a.op == "mul" and len(a.args) == 2 and a.args[0].op == "const" and float(a.args[0].attr) == -1.0
 
 
 def _code_pow(g, n):
@@ -278,7 +302,7 @@ defop("add", sample=("X + y.T", {"X": ("m", "n"), "y": ("n",)}, ["X", "y"]),
       vjp=lambda g, n, i: unbroadcast(g, n.args[i].shape),
       jvp=lambda n, ds: _sum_terms(n, [d for d in ds if d is not None]),
       np=lambda n, a, d: sum(a[1:], a[0]), sp=_sp_addmul,
-      code=lambda g, n: " + ".join(g.c(a) for a in n.args), vec_jac=_add_vec_jac,
+      code=lambda g, n: _code_add(g, n), vec_jac=_add_vec_jac,
       step=("linearity", r"\mathrm{d}(A + B) = \mathrm{d}A + \mathrm{d}B"))
 defop("mul", sample=("X * Y", {"X": ("m", "n"), "Y": ("m", "n")}, ["X", "Y"]),
       arity=None, core=True, build=lambda n, a: mul(*a),
@@ -294,7 +318,7 @@ defop("pow", sample=("X ** Y", {"X": ("m", "n"), "Y": ("m", "n")}, ["X", "Y"]),
 defop("matmul", sample=("A @ B", {"A": ("m", "n"), "B": ("n", "p")}, ["A", "B"]),
       arity=None, core=True, build=lambda n, a: matmul(*a), vjp=_matmul_vjp,
       jvp=lambda n, ds: add(*[matmul(*n.args[:i], d, *n.args[i + 1:]) for i, d in enumerate(ds) if d is not None]),
-      np=lambda n, a, d: np.linalg.multi_dot([_col(x) for x in a]) if len(a) > 2 else _col(a[0]) @ _col(a[1]),
+      np=lambda n, a, d: _chain(a),
       sp=_sp_matmul, code=lambda g, n: g.matmul(n.args), vec_jac=_matmul_vec_jac, index=_index_matmul,
       step=("product rule", r"\mathrm{d}(AB) = \mathrm{d}A\, B + A\, \mathrm{d}B"))
 defop("T", sample=("X.T", {"X": ("m", "n")}, ["X"]),

@@ -151,7 +151,7 @@ def _axis_latex(name):
     return lambda p, n: p._fcall(name + ("" if n.attr is None else f"_{{{n.attr}}}"), n.args[0])
 
 
-defop("softmax", build=lambda n, a: softmax(a[0], n.attr), vjp=_softmax_vjp, jvp=_softmax_jvp,
+defop("softmax", bounds=(0.0, 1.0), build=lambda n, a: softmax(a[0], n.attr), vjp=_softmax_vjp, jvp=_softmax_jvp,
       np=lambda n, a, d: _np_softmax(a[0], n.attr), sp=_sp_softmax,
       code=lambda g, n: f"{g.helper('_softmax')}({g.code[id(n.args[0])]}, axis={n.attr})",
       latex=_axis_latex(r"\operatorname{softmax}"), sample=("softmax(X, axis=1)", M, ["X"]),

@@ -51,6 +51,7 @@ class Op(Record):
     call: str | None = None                # the name the generic printers write (default: name)
     core: bool = False                     # structural: the printers and codegen own its rendering
     sample: tuple = ()                     # example: (expression, {var: shape}, [wrt, …]) for the registry test
+    bounds: tuple | None = None            # (lo, hi): every entry's range whatever the arguments (codegen)
 
     def vjp_rule(self) -> Rule:
         if self.vjp is None:
@@ -82,6 +83,7 @@ class Fn(Record):
     index: str | None = None               # LaTeX name in the index form (default: latex, or operatorname)
     domain: str | None = None              # positive, unit (|x| < 1) or None (any real away from 0)
     idempotent: bool = False               # f(f(x)) = f(x)
+    bounds: tuple | None = None            # (lo, hi): the range of f over the reals (codegen: Gram products)
     inverse: str | None = None             # f(g(x)) = x for g = inverse
     fold: Rule | None = None               # float -> float for constant folding (default: np)
     step: tuple[str, str] | None = None
