@@ -74,5 +74,12 @@ _HELPERS = {
     "_freshape": ("def _freshape(x, shape):\n"
                   "    # column-major reshape\n"
                   "    return x.T.reshape(tuple(reversed(shape))).permute(*reversed(range(len(shape))))\n"),
+    "_adjugate": ("def _adjugate(a):\n"
+                  "    # det(a) * inv(a) through the SVD: defined where a is singular\n"
+                  "    bad = ~{ns}.isfinite(a).all()\n"
+                  "    u, s, vt = {ns}.linalg.svd({ns}.where({ns}.isfinite(a), a, 0.0))\n"
+                  "    others = {ns}.prod({ns}.where({ns}.eye(s.shape[0]) > 0, 1.0, s[None, :]), 1)\n"
+                  "    out = {ns}.linalg.det(u) * {ns}.linalg.det(vt) * (vt.T * others[None, :]) @ u.T\n"
+                  "    return {ns}.where(bad, {ns}.nan, out)\n"),
 }
 _HELPER_DEPS = {"_commutation": ["_comm_apply"]}

@@ -148,7 +148,8 @@ def generate(d, backend: str = "numpy", name: str = "derivative") -> str:
     """The source of a standalone function computing the derivative `d` (as d.evaluate does)."""
     _check_function_name(name)
     g = CodeGen(backend)
-    root = d.result
+    from .adjugate import numeric_form
+    root = numeric_form(d.result)  # det(A) A⁻¹ computed as the adjugate, as d.evaluate does
     var_shapes = dict(d.parsed.var_shapes)
     if d.upstream is not None:
         var_shapes[d.upstream] = d.out_shape

@@ -107,6 +107,8 @@ def _fits(node: Node, dims: Dims) -> None:
 
 def evaluate_node(root: Node, env: dict, dims: Dims) -> np.ndarray:
     """The value of `root` given variable values `env` and dimension sizes `dims`."""
+    from .adjugate import numeric_form
+    root = numeric_form(root)  # det(A) A⁻¹ as the adjugate: defined where A is singular
     memo: dict[int, object] = {}
     with np.errstate(all="ignore"):
         for node in postorder(root):

@@ -221,7 +221,7 @@ def sigmoid_of_minus(a, b):
           shapes={"x": ("n",), "y": ("n",)}, domain={"y": "positive"})
 def power_of_power(a, b):
     if b.op == "const" and a.op == "pow" and a.args[1].op == "const" and float(b.attr).is_integer():
-        return S.pow_(a.args[0], S.const(a.args[1].attr * b.attr))
+        return S.pow_(a.args[0], S.const(S.times(a.args[1].attr, b.attr)))
     return None
 
 
@@ -315,6 +315,13 @@ def det_transpose(a):
     return S.det(a.args[0]) if a.op == "T" else None
 
 
+@identity("det", "det(cX) = cⁿ det(X) for a number c and an n×n X", example="det(3 * X) + det(-X)")
+def det_scaled(a):
+    if a.op == "mul" and len(a.args) == 2 and a.args[0].op == "const" and a.args[1].shape == a.shape:
+        return S.mul(S.pow_(a.args[0], S.numel(a.shape[0])), S.det(a.args[1]))
+    return None
+
+
 @identity("det", "det(X⁻¹) = 1 / det(X)", example="det(inv(X))", domain={"X": "invertible"})
 def det_inverse(a):
     return S.pow_(S.det(a.args[0]), S.const(-1)) if a.op == "inv" else None
@@ -342,8 +349,9 @@ def inverse_transpose(a):
 
 @identity("inv", "(c X)⁻¹ = X⁻¹ / c", example="inv(3 * X)", domain={"X": "invertible"})
 def inverse_scaled(a):
-    if a.op == "mul" and len(a.args) == 2 and a.args[0].op == "const" and a.args[0].attr != 0:
-        return S.mul(S.const(1 / a.args[0].attr), S.inv(a.args[1]))
+    if a.op == "mul" and len(a.args) == 2 and a.args[0].op == "const" and a.args[0].attr != 0 \
+            and S.is_finite(a.args[0]):
+        return S.mul(S.const(S.over(1.0, a.args[0].attr)), S.inv(a.args[1]))
     return None
 
 

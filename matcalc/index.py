@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import budget
 from .expr import Node, postorder, size
 from .ops import registry
-from .render import _latex_symbol, fmt_number
+from .render import _latex_symbol, latex_number
 
 _FREE = ["k", "l", "r", "s", "t", "u", "v", "a", "b", "c"]
 _LEAVES = frozenset({"var", "dvar", "const", "numel", "eye", "ones", "zeros"})
@@ -95,7 +95,7 @@ class IndexPrinter:
         if op == "dvar":
             return r"\mathrm{d}" + self.sym(n.attr, idx)
         if op == "const":
-            return fmt_number(n.attr)
+            return latex_number(n.attr)
         if op == "numel":
             return " ".join(_latex_symbol(f) if isinstance(f, str) else str(f) for f in (n.attr if isinstance(n.attr, tuple) else (n.attr,)))
         if op == "eye":

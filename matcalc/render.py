@@ -5,19 +5,12 @@ subexpression that occurs more than once is named once, in `where` lines the par
 """
 from __future__ import annotations
 
-
 from . import budget
 from .expr import Node, dim_factors, numel
+from .number_text import fmt_number, latex_number, special_number  # noqa: F401  (re-exported)
 from .share import render_shared
 
 PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_POST, PREC_ATOM = 1, 2, 3, 4, 5, 6
-
-
-def fmt_number(v: float) -> str:
-    if float(v).is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    s = repr(float(v))
-    return s
 
 
 def _coef_split(n: Node):
@@ -183,8 +176,11 @@ class TextPrinter(_Base):
     def _print_dof(self, n):
         return f"d({self.render(n.args[0])[0]})", PREC_ATOM
 
+    def number(self, v: float) -> str:
+        return fmt_number(v)
+
     def _print_const(self, n):
-        s = fmt_number(n.attr)
+        s = self.number(n.attr)
         return s, (PREC_NEG if n.attr < 0 else PREC_ATOM)
 
     def _print_numel(self, n):
@@ -237,11 +233,11 @@ class TextPrinter(_Base):
             parts.append(s)
             scalar_so_far = scalar_so_far and f.shape == ()
         if abs(coef) != 1 or not parts:
-            parts.insert(0, fmt_number(abs(coef)))
+            parts.insert(0, self.number(abs(coef)))
         s = " * ".join(parts)
         for d in den:
             if isinstance(d, tuple):
-                s += " / " + self.at(d[1], PREC_POST) + " ** " + fmt_number(d[2])
+                s += " / " + self.at(d[1], PREC_POST) + " ** " + self.number(d[2])
             else:
                 s += " / " + self.at(d, PREC_NEG + 1)
         if coef < 0:
@@ -266,7 +262,7 @@ class TextPrinter(_Base):
     def _print_pow(self, n):
         base, e = n.args
         if e.op == "const" and e.attr < 0:
-            inner = self.at(base, PREC_POST) if e.attr == -1 else f"{self.at(base, PREC_POST)} ** {fmt_number(-e.attr)}"
+            inner = self.at(base, PREC_POST) if e.attr == -1 else f"{self.at(base, PREC_POST)} ** {self.number(-e.attr)}"
             return f"1 / {inner}", PREC_MUL
         return f"{self.at(base, PREC_POST)} ** {self.at(e, PREC_NEG)}", PREC_POW
 
@@ -378,6 +374,9 @@ class UnicodePrinter(TextPrinter):
     def dim(self, d) -> str:
         return "·".join(str(f) for f in dim_factors(d))
 
+    def number(self, v: float) -> str:
+        return special_number(v, "∞", "NaN") or fmt_number(v)
+
     def _print_eye(self, n):
         return f"I_{self.dim(n.shape[0])}", PREC_ATOM
 
@@ -405,12 +404,12 @@ class UnicodePrinter(TextPrinter):
         den = [f for f in factors if f not in num]
         scal = [self.at(f, PREC_POW) for f in num if f.shape == ()]
         arr = [self.at(f, PREC_POW if len(num) > 1 else PREC_MUL) for f in num if f.shape != ()]
-        body = " ".join(([fmt_number(abs(coef))] if abs(coef) != 1 else []) + scal)
+        body = " ".join(([self.number(abs(coef))] if abs(coef) != 1 else []) + scal)
         if arr:
             body = (body + " " if body else "") + " ⊙ ".join(arr)
         if den:
             dens = [self.at(f.args[0], PREC_POST) if f.args[1].attr == -1
-                    else f"{self.at(f.args[0], PREC_POST)}^{fmt_number(-f.args[1].attr)}" for f in den]
+                    else f"{self.at(f.args[0], PREC_POST)}^{self.number(-f.args[1].attr)}" for f in den]
             body = f"{body or '1'} / {' '.join(dens) if len(dens) == 1 else '(' + ' '.join(dens) + ')'}"
         return ("−" + body if coef < 0 else body), PREC_MUL
 

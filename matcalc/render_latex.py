@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from .expr import Node, dim_factors
 from .render import (PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POST, PREC_POW, _Base, _coef_split,
-                     fmt_number)
+                     latex_number)
 from .share import render_shared
 
 
@@ -70,7 +70,7 @@ def _latex_printer_class():
             return f"\\mathrm{{d}}{_latex_symbol(n.attr)}", PREC_ATOM
 
         def _print_const(self, n):
-            return fmt_number(n.attr), (PREC_NEG if n.attr < 0 else PREC_ATOM)
+            return latex_number(n.attr), (PREC_NEG if n.attr < 0 else PREC_ATOM)
 
         def _print_dof(self, n):
             return f"\\mathrm{{d}}\\left({self.render(n.args[0])[0]}\\right)", PREC_ATOM
@@ -114,19 +114,19 @@ def _latex_printer_class():
             if den:
                 dens = []
                 for b, e in den:
-                    dens.append(self.at(b, PREC_MUL) if e == 1 else f"{self.at(b, PREC_POST)}^{{{fmt_number(e)}}}")
+                    dens.append(self.at(b, PREC_MUL) if e == 1 else f"{self.at(b, PREC_POST)}^{{{latex_number(e)}}}")
                 numer = body if body else "1"
                 if c != 1:
-                    numer = f"{fmt_number(c)} {numer}" if body else fmt_number(c)
+                    numer = f"{latex_number(c)} {numer}" if body else latex_number(c)
                 s = f"\\frac{{{numer}}}{{{' '.join(dens)}}}"
             else:
-                s = body if c == 1 else f"{fmt_number(c)} {body}" if body else fmt_number(c)
+                s = body if c == 1 else f"{latex_number(c)} {body}" if body else latex_number(c)
             return ("- " + s if coef < 0 else s), PREC_MUL
 
         def _print_pow(self, n):
             base, e = n.args
             if e.op == "const" and e.attr < 0:
-                inner = self.at(base, PREC_MUL) if e.attr == -1 else f"{self.at(base, PREC_POST)}^{{{fmt_number(-e.attr)}}}"
+                inner = self.at(base, PREC_MUL) if e.attr == -1 else f"{self.at(base, PREC_POST)}^{{{latex_number(-e.attr)}}}"
                 return f"\\frac{{1}}{{{inner}}}", PREC_MUL
             exp = self.render(e)[0]
             if base.shape != ():

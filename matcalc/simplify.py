@@ -16,7 +16,8 @@ import math
 
 from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape, interior_rv  # noqa: F401
 from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, size, sort_key
-from .leaves import commutation, const, dvar, eye, is_const, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
+from .leaves import commutation, const, dvar, eye, is_const, is_finite, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
+from .leaves import constant_value, over, plus, power, times
 from .ops import registry
 
 
@@ -89,7 +90,9 @@ def _factor(terms: list[tuple[float, Node]], shape: tuple):
 
 def _common_coef(cs: list[float]) -> float:
     """The number every coefficient is a multiple of: their common absolute value, else the
-    greatest common divisor of integers; 1 if none."""
+    greatest common divisor of integers; 1 if none (or if one is inf or nan: inf / inf is nan)."""
+    if not all(math.isfinite(c) for c in cs):
+        return 1.0
     c0 = abs(cs[0])
     if all(abs(c) == c0 for c in cs):
         return c0
@@ -182,14 +185,14 @@ def add(*terms: Node) -> Node:
         if c is not None and any(u is not t and u.shape == shape for u in flat):
             t = c  # c 1ᵀ beside a term of the full shape: the m×1 column c broadcasts as it is
         if t.op == "const" or (t.op == "ones" and t.shape != shape):
-            total += t.attr if t.op == "const" else 1.0
+            total = plus(total, t.attr if t.op == "const" else 1.0)
             continue
         c, b = _split_coef(t)
         slot = coefs.get(id(b))
         if slot is None:
             coefs[id(b)] = [c, b]
         else:
-            slot[0] += c
+            slot[0] = plus(slot[0], c)
     pairs = [(c, b) for c, b in coefs.values() if c != 0]
     while (merged := I.apply("add", pairs)) is not None:  # each rewrite leaves fewer terms
         pairs = merged
@@ -229,6 +232,11 @@ def neg(a: Node) -> Node:
 
 def sub(a: Node, b: Node) -> Node:
     return add(a, neg(b))
+
+
+def filled(v: float, shape: tuple) -> Node:
+    """The array of `shape` whose entries are all the number v."""
+    return zeros(shape) if v == 0 else bcast(const(v), shape)
 
 
 def bcast(t: Node, shape: tuple) -> Node:
@@ -326,31 +334,32 @@ def mul(*factors: Node) -> Node:
     shape = _joint(flat)
     if shape is None:
         _fail("*", *flat)
-    coef = 1.0
+    coef, zero = 1.0, False
     bases: dict[int, list] = {}
     for f in flat:
         if f.op == "const":
-            coef *= f.attr
+            coef = times(coef, f.attr)
             continue
         if is_zero(f):
-            return zeros(shape)
+            zero = True
+            continue
         b, e = _base_exp(f)
         slot = bases.get(id(b))
         if slot is None:
             bases[id(b)] = [b, e]
         else:
-            slot[1] += e
-    if coef == 0:
-        return zeros(shape)
+            slot[1] = plus(slot[1], e)
+    if zero or coef == 0:  # 0 x = 0 for an expression x, but 0 · inf and 0 · nan are nan
+        return zeros(shape) if math.isfinite(coef) else bcast(const(math.nan), shape)
     others = []
     for b, e in bases.values():
         p = pow_(b, const(e)) if e != 1 else b
-        if p.op == "const":
-            coef *= p.attr
-        elif p.op == "mul" and p is not b:  # (c A)^q = c^q A^q; a long product kept whole stays so
-            others.extend(p.args)
-        else:
-            others.append(p)
+        # (c A)^q = c^q A^q: its number joins coef; a long product kept whole stays so (FLAT_MAX)
+        for g in (p.args if p.op == "mul" and p is not b else (p,)):
+            if g.op == "const":
+                coef = times(coef, g.attr)
+            else:
+                others.append(g)
     others = _spanned(I.apply("mul", others) or others, shape)
     if not others:
         return bcast(const(coef), shape)
@@ -363,10 +372,9 @@ def mul(*factors: Node) -> Node:
 
 
 def div(a: Node, b: Node) -> Node:
+    """a / b; over a constant, a times its reciprocal (1/0 is inf, so x / 0 is inf · x)."""
     if b.op == "const":
-        if b.attr == 0:
-            return make("mul", (a, make("pow", (b, const(-1)), None, ())), None, a.shape)
-        return mul(const(1.0 / b.attr), a)
+        return mul(const(over(1.0, b.attr)), a)
     return mul(a, pow_(b, const(-1)))
 
 
@@ -380,15 +388,11 @@ def pow_(a: Node, b: Node) -> Node:
             return bcast(const(1), shape)
         if e == 1:
             return a
-        if a.op == "const":
-            try:
-                v = a.attr ** e
-                if isinstance(v, float) and math.isfinite(v):
-                    return const(v)
-            except (ZeroDivisionError, OverflowError, ValueError):
-                pass
-        if is_ones(a):
-            return a
+        c = constant_value(a)
+        if c is not None:  # a constant array's power is one: zeros(n) ** -1 is inf everywhere
+            v = power(c, e)
+            if v is not None:
+                return filled(v, shape)
         return I.apply("pow", a, b) or make("pow", (a, b), None, shape)
     return make("pow", (a, b), None, shape)
 
@@ -444,7 +448,7 @@ def matmul(*factors: Node) -> Node:
         return mul(*scalars) if scalars else const(1)
     shape = _seams_shape(chain, seams)
     if (special and any(is_zero(f) for f in chain)) or any(is_zero(s) for s in scalars):
-        return zeros(shape)
+        return mul(*[s for s in scalars if not is_finite(s)], zeros(shape))  # nan · 0 stays nan
     if special and len(chain) > 1:
         kept = [f for f in chain if f.op != "eye"]
         if len(kept) != len(chain):
@@ -468,12 +472,11 @@ def matmul(*factors: Node) -> Node:
 def fn(name: str, a: Node) -> Node:
     """An element-wise function (declared in `ops/elementwise.py`)."""
     spec = registry.fn(name)
-    if a.op == "const":
-        v = spec.fold_value(a.attr)
-        if math.isfinite(v):
-            return const(v)
-    if is_zero(a) and spec.fold_value(0.0) == 0:
-        return a
+    c = constant_value(a)
+    if c is not None:  # of a constant array too: log(zeros(n)) is −inf everywhere
+        v = spec.fold_value(c)
+        if math.isfinite(v) or not spec.overflows(c):  # exp(1000) stays: it is a finite number
+            return filled(v, a.shape)
     return I.apply("fn", name, a) or make("fn", (a,), name, a.shape)
 
 

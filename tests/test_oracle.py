@@ -195,8 +195,6 @@ def oracle(problem: exprgen.Problem, rng: random.Random) -> dict:
 # generator with `python tests/test_oracle.py` (it prints every failing seed in this format).
 PERF_WHERE = ("perf", "`where` bindings printed out of order (issue 11 item 4)")
 PERF_DIMS = ("perf", "the text names a dimension no variable binds, or one evaluate cannot unify (issue 11 item 5)")
-REGISTRY_DET = ("registry", "det's rule is det(A) A⁻ᵀ: at a singular argument (det of a rank-deficient product) "
-                "the derivative (the adjugate) is not evaluated")
 
 # seed: (start of the generated text, failing channels, (owner, reason))
 KNOWN_SEEDS: dict[int, tuple[str, set, tuple]] = {

@@ -659,17 +659,12 @@ def test_bug_text_of_scalar_with_vector_shape(expr, wrt):
           what=f"text {d.text!r}")
 
 
-BUG_DET_SINGULAR = (
-    "matcalc bug: the derivative of det is written det(X) * inv(X).T, so at a singular X (where "
-    "det is smooth and its gradient is the transposed adjugate) d.evaluate raises MatcalcError "
-    "'inv: Singular matrix'. Minimal: diff('det(X)', 'X', shapes={'X': ('n','n')}).evaluate("
-    "{'X': diag([1, 1, 0])}) raises; finite differences give diag([0, 0, 1]). Found by the property "
-    "test with det(Z @ ones(m, n)) (rank 1).")
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_DET_SINGULAR)
+# found by the property test with det(Z @ ones(m, n)) (rank 1), fixed: the derivative of det is
+# written det(X) * inv(X).T, and d.evaluate raised 'inv: Singular matrix' at a singular X, where det
+# is smooth and its gradient is the transposed adjugate; now every channel computes det(A) A⁻¹ as
+# adj(A) (matcalc/adjugate.py; more channels and ranks in tests/test_adjugate.py)
 @pytest.mark.parametrize("expr", ["det(X)", "det(X) ** 2", "det(X @ X)"])
-def test_bug_det_gradient_at_singular_matrix(expr):
+def test_det_gradient_at_singular_matrix(expr):
     shapes = {"X": NN}
     values = {"X": np.diag([1.0, 1.0, 0.0])}
     d = matcalc.diff(expr, "X", shapes=shapes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .lazy_numpy import np
 
-from ..render import fmt_number
+from ..number_text import code_number, latex_number
 
 from ..errors import InternalError
 from ..expr import as_2d, make
@@ -212,11 +212,11 @@ def _index_mul(p, n, idx):
     coef, num, den = "", [], []
     for a in n.args:
         if a.op == "const":
-            coef = "-" if a.attr == -1 else fmt_number(a.attr) + " "
+            coef = "-" if a.attr == -1 else latex_number(a.attr) + " "
         elif a.op == "pow" and a.args[1].op == "const" and a.args[1].attr < 0:
             b, e = a.args[0], -a.args[1].attr
             t = p.entry(b, p.bidx(b, n, idx))
-            den.append(t if e == 1 else f"{{{t}}}^{{{fmt_number(e)}}}")
+            den.append(t if e == 1 else f"{{{t}}}^{{{latex_number(e)}}}")
         else:
             t = p.entry(a, p.bidx(a, n, idx))
             if t != "1":
@@ -278,7 +278,7 @@ def _index_fn(p, n, idx):
 
 # ---- leaves (no arguments, so no derivative rules to give)
 defop("const", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: n.attr,
-      sp=lambda ctx, n, a: ctx.sp.nsimplify(n.attr), code=lambda g, n: repr(float(n.attr)))
+      sp=lambda ctx, n, a: ctx.sp.nsimplify(n.attr), code=lambda g, n: code_number(n.attr))
 defop("numel", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF, np=lambda n, a, d: float(d(n.attr)),
       sp=lambda ctx, n, a: ctx.sp.Integer(ctx.size(n.attr)), code=lambda g, n: f"float({g.dim(n.attr)})")
 defop("var", arity=0, core=True, no_vjp=LEAF, no_jvp=LEAF)

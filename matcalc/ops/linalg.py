@@ -11,6 +11,8 @@ from ..expr import as_2d, numel as shape_numel
 from ..simplify import (T, add, commutation, const, det, diag, div, eye, inv, kron, logdet, matmul, mul, neg,
                         norm, ones, sum_, tr, unvec, vec)
 from .registry import defop, defsyntax
+from ..adjugate import adjugate as _adjugate
+from ..expr import make
 
 
 def _linalg(fn, name):
@@ -72,6 +74,10 @@ defop("inv", build=lambda n, a: inv(a[0]), vjp=lambda g, n, i: neg(matmul(T(n), 
       latex=lambda p, n: (f"{p.at(n.args[0], PREC_ATOM)}^{{-1}}", PREC_POST),
       unicode=lambda p, n: (f"{p.at(n.args[0], PREC_ATOM)}⁻¹", PREC_POST),
       step=("inverse rule", r"\mathrm{d}(A^{-1}) = -A^{-1}\,\mathrm{d}A\,A^{-1}"))
+defop("adj", core=True, build=lambda n, a: make("adj", tuple(a), None, n.shape),
+      no_vjp="the numeric form of det(A) A⁻¹ (matcalc.adjugate): evaluated, never differentiated",
+      no_jvp="the numeric form of det(A) A⁻¹ (matcalc.adjugate): evaluated, never differentiated",
+      np=lambda n, a, d: _adjugate(a[0]), sp=lambda ctx, n, a: a[0].adjugate(), code="_adjugate({0})")
 defop("norm", build=lambda n, a: norm(a[0]), vjp=lambda g, n, i: mul(g, div(n.args[0], n)), jvp=lambda n, ds: div(sum_(mul(n.args[0], ds[0])), n),
       np=lambda n, a, d: np.linalg.norm(a[0]), sp=lambda ctx, n, a: ctx.sp.sqrt(sum(x ** 2 for x in a[0])),
       code="{ns}.linalg.norm({0})", latex=r"\left\|{0}\right\|", unicode="‖{0}‖", domain="positive",

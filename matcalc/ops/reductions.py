@@ -2,12 +2,14 @@
 smallest entry, and the element-wise maximum and minimum of two arrays."""
 from __future__ import annotations
 
+import math
+
 from .lazy_numpy import np
 
 from ..expr import broadcast_shape, make
 from ..render import PREC_ATOM
-from ..simplify import (T, _fail, add, bcast, const, div, fn as F, is_const, kron, logsumexp, matmul, mul, numel,
-                        ones, softmax, sub, sum_, unbroadcast, vec, eye)
+from ..simplify import (T, _fail, add, bcast, const, constant_value, div, filled, fn as F, kron, logsumexp, matmul,
+                        mul, numel, ones, softmax, sub, sum_, unbroadcast, vec, eye)
 from ..expr import numel as shape_numel
 from .registry import defop, defsyntax
 
@@ -205,8 +207,9 @@ def _pair(kind: str, a, b):
     shape = broadcast_shape(a.shape, b.shape)
     if shape is None:
         _fail(kind, a, b)
-    if is_const(a) and is_const(b):
-        return const(max(a.attr, b.attr) if kind == "maximum" else min(a.attr, b.attr))
+    u, v = constant_value(a), constant_value(b)
+    if u is not None and v is not None:  # numpy's maximum and minimum keep a nan
+        return filled(math.nan if u != u or v != v else max(u, v) if kind == "maximum" else min(u, v), shape)
     if a is b:
         return a
     return make(kind, (a, b), None, shape)

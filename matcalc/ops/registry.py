@@ -93,6 +93,17 @@ class Fn(Record):
         with _np.errstate(all="ignore"):
             return float((self.fold or self.np)(_np.float64(v)))
 
+    def overflows(self, v: float) -> bool:
+        """f(v) overflows (exp(1000): a finite number a float cannot hold), as opposed to a pole or
+        a point outside the domain (log(0) is −inf, sqrt(−1) nan)."""
+        import numpy as _np
+        try:
+            with _np.errstate(all="ignore", over="raise"):
+                (self.fold or self.np)(_np.float64(v))
+        except FloatingPointError:
+            return True
+        return False
+
     def code_for(self, backend: str) -> str:
         c = self.code
         if isinstance(c, dict):
