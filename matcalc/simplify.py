@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from .chains import InternalShapeError, _chain, _chain_shape, _fail, _inner_products, _rewrite_chain, _seams_shape, interior_rv  # noqa: F401
+from .chains import FLAT_MAX, InternalShapeError, _chain, _chain_shape, _common_end, _fail, _inner_products, _rewrite_chain, _seams_shape, interior_rv  # noqa: F401
 from .expr import Node, as_2d, broadcast_shape, dim_mul, make, numel as shape_numel, size, sort_key
 from .leaves import commutation, const, dvar, eye, is_const, is_finite, is_ones, is_zero, numel, ones, var, zeros  # noqa: F401
 from .leaves import constant_value, over, plus, power, times
@@ -38,15 +38,7 @@ def factor_key(f: Node) -> tuple:
     return (f.shape != (), sort_key(f))
 
 
-#: A sum, product or Hadamard product with more operands than this is kept whole, as one operand
-#: (a nested block), by the sum or product built from it, instead of being flattened into it:
-#: flattening an operand that grows by one term or factor per layer (the Jacobians
-#: J_k = D_k W_k J_{k-1} of a deep network, the adjoints of nested x ⊙ σ(x), a residual network's
-#: r_k = r_{k-1} + f(r_{k-1})) copies it at every layer, quadratic in the depth. What a person
-#: writes is shorter and stays flat, with like terms and powers collected; factoring
-#: (`_common_end`) opens a product's block where two chains differ.
-FLAT_MAX = 16
-#: the same for Hadamard products, shorter: each factor's derivative repeats all the others, so a
+#: FLAT_MAX (chains.py) for Hadamard products, shorter: each factor's derivative repeats all the others, so a
 #: flattened product of k factors costs k² in its gradient (nested x ⊙ σ(x) reaches it at 8 levels)
 MUL_FLAT_MAX = 8
 
@@ -99,66 +91,6 @@ def _common_coef(cs: list[float]) -> float:
     if all(float(c).is_integer() and abs(c) < 2 ** 53 for c in cs):
         return float(math.gcd(*(int(c) for c in cs)))
     return 1.0
-
-
-def _common_end(chains: list[list[Node]], left: bool):
-    """(common, rests): the longest run of factors that starts (left) or ends every chain while
-    each keeps at least one factor, and what each chain keeps; None if there is none.
-
-    A long product kept whole inside a chain (a block: FLAT_MAX) is opened only where the chains
-    differ, the longest first (a shorter block may be the end of a longer one, never the
-    reverse), so a shared block is compared once however long it is."""
-    stacks = [ch[::-1] if left else list(ch) for ch in chains]  # top: the next factor from that end
-    common: list[Node] = []
-    while True:
-        top = stacks[0][-1]
-        if all(s[-1] is top for s in stacks):
-            if all(len(s) > 1 for s in stacks):
-                common.append(top)
-                for s in stacks:
-                    s.pop()
-                continue
-            longest = [s for s in stacks if _is_block(s[-1])]  # the same block: open it
-        else:
-            most = max(_flat_len(s[-1]) for s in stacks)
-            longest = [s for s in stacks if _is_block(s[-1]) and _flat_len(s[-1]) == most]
-        if not longest:
-            break
-        for s in longest:
-            block = s.pop()
-            s.extend(block.args[::-1] if left else block.args)
-    if not common:
-        return None
-    if left:
-        return common, [s[::-1] for s in stacks]
-    return common[::-1], stacks
-
-
-def _is_block(f: Node) -> bool:
-    """A product kept whole as one factor of a longer one because it is past FLAT_MAX."""
-    return f.op == "matmul" and len(f.args) > FLAT_MAX
-
-
-def _flat_len(f: Node) -> int:
-    """How many factors a product has when its nested blocks are opened (1: not a product);
-    computed once per node, children first with an explicit stack (blocks nest deep)."""
-    if f.op != "matmul":
-        return 1
-    stack = [f]
-    while stack:
-        n = stack[-1]
-        if n._memo is None:
-            n._memo = {}
-        if "flat_len" in n._memo:
-            stack.pop()
-            continue
-        todo = [a for a in n.args if a.op == "matmul" and (a._memo is None or "flat_len" not in a._memo)]
-        if todo:
-            stack.extend(todo)
-            continue
-        n._memo["flat_len"] = sum(a._memo["flat_len"] if a.op == "matmul" else 1 for a in n.args)
-        stack.pop()
-    return f._memo["flat_len"]
 
 
 def add(*terms: Node) -> Node:
