@@ -38,8 +38,8 @@ def factor_key(f: Node) -> tuple:
     return (f.shape != (), sort_key(f))
 
 
-#: FLAT_MAX (chains.py) for Hadamard products, shorter: each factor's derivative repeats all the others, so a
-#: flattened product of k factors costs k² in its gradient (nested x ⊙ σ(x) reaches it at 8 levels)
+#: FLAT_MAX (chains.py) for Hadamard products, shorter: each factor's derivative repeats all the
+#: others, so a flattened product of k factors costs k² in its gradient (nested x ⊙ σ(x): 8 levels)
 MUL_FLAT_MAX = 8
 
 
