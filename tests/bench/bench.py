@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench_threads import pin_threads  # noqa: E402
 
-THREADS = pin_threads(sys.argv)
+THREADS = pin_threads(sys.argv, one_core=True)  # XLA starts threads of its own: one core for both sides
 
 import numpy as np  # noqa: E402
 

@@ -23,18 +23,12 @@ import sys
 import time
 
 
-def _pin_threads(argv):
-    n = "1"
-    if "--threads" in argv:
-        n = argv[argv.index("--threads") + 1]
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = n
-    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + \
-        f" --xla_cpu_multi_thread_eigen={'false' if n == '1' else 'true'} intra_op_parallelism_threads={n}"
-    return int(n)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_threads import pin_threads  # noqa: E402
 
-
-THREADS = _pin_threads(sys.argv)
+# one core for the whole process: XLA starts threads of its own whatever its flags say, so
+# without the affinity jax would use both cores against numpy's one
+THREADS = int(pin_threads(sys.argv, one_core=True))
 
 import numpy as np  # noqa: E402
 
