@@ -7,6 +7,7 @@ dimensions; a symbolic dimension counts as SYMBOLIC (large), a vector has one co
 """
 from __future__ import annotations
 
+from .chains import _ends_shape
 from .expr import as_2d, dim_factors
 
 SYMBOLIC = 1000   # the assumed size of a dimension known only by name
@@ -25,15 +26,7 @@ def product_shape(a: tuple, b: tuple) -> tuple:
     """The matcalc shape of a @ b (a scalar is 1×1, a column vector n×1, a row 1×n)."""
     if a == () or b == ():  # a 1×1 factor: (n×1)(1×1) is a column, (1×1)(1×n) a row
         return b if a == () else a
-    r, _ = as_2d(a)
-    _, c = as_2d(b)
-    if len(b) == 1:
-        return () if r == 1 and len(a) == 2 else (r,)
-    if len(a) == 1 and r != 1:
-        return (r, c)
-    if r == 1 and c == 1:
-        return ()
-    return (r, c)
+    return _ends_shape(a, b, as_2d(a)[0], as_2d(b)[1])
 
 
 def best_order(shapes: list[tuple]):
